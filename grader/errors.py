@@ -1,0 +1,48 @@
+"""Errors that reach the user. Each carries the exit code the CLI returns for it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class GraderError(Exception):
+    exit_code = 1
+
+
+class InputError(GraderError):
+    """Bad user input: a file, a row or a flag. Renders as one line naming where the problem is."""
+
+    exit_code = 2
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | Path | None = None,
+        line: int | None = None,
+        field: str | None = None,
+    ) -> None:
+        self.message = message
+        self.file = str(file) if file is not None else None
+        self.line = line
+        self.field = field
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        where = ""
+        if self.file:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+            where += ": "
+        elif self.line is not None:
+            where = f"line {self.line}: "
+        if self.field:
+            where += f"{self.field}: "
+        return f"{where}{self.message}"
+
+
+class JudgeUnavailable(GraderError):
+    """The judge could not produce a verdict and no fallback was allowed."""
+
+    exit_code = 3
