@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from grader.errors import InputError
+from grader.paths import default_rubrics_dir
 
 JudgeBackend = Literal["none", "openai", "langchain", "auto"]
 StructuredMode = Literal["auto", "json_schema", "json_object", "tools", "text"]
@@ -67,10 +68,17 @@ class CombineSettings(BaseModel):
     judge_weight: float = Field(default=0.7, ge=0)
 
 
+def _default_rubrics_dir() -> Path:
+    local = Path("rubrics")
+    return local if local.is_dir() else default_rubrics_dir()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="GRADER_", env_nested_delimiter="__", extra="ignore")
 
-    rubrics_dir: Path = Path("rubrics")
+    rubrics_dir: Path = Field(
+        default_factory=_default_rubrics_dir, description="./rubrics if present, else the shipped rubrics/."
+    )
     cache_dir: Path = Path(".grader-cache")
     calibration: Path | None = Field(default=None, description="Calibration file; default: the shipped one.")
     judge: JudgeSettings = Field(default_factory=JudgeSettings)

@@ -180,6 +180,10 @@ class JudgeResult(BaseModel):
     spread: float | None = Field(default=None, description="Standard deviation across samples.")
     logprob_score: float | None = Field(default=None, description="Probability-weighted score, if offered.")
     logprobs_note: str | None = None
+    notes: list[str] = Field(
+        default_factory=list,
+        description="What the judge layer noticed: mode negotiation, failed samples, score/verdict disagreement.",
+    )
 
     @model_validator(mode="after")
     def _score_matches_status(self) -> JudgeResult:

@@ -33,7 +33,10 @@ _register()
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        # In non-standalone mode click returns (not raises) the code of a `typer.Exit`.
+        code = app(standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except GraderError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
@@ -46,9 +49,12 @@ def main() -> None:
     except Exception as e:  # click usage errors carry their own exit code (2)
         import click
 
-        if isinstance(e, click.ClickException):
+        # typer >= 0.17 vendors click as typer._click: its exceptions are not click's.
+        from typer._click import exceptions as typer_click
+
+        if isinstance(e, click.ClickException | typer_click.ClickException):
             e.show()
             sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Exit):
+        if isinstance(e, click.exceptions.Exit | typer.Exit):
             sys.exit(e.exit_code)
         raise

@@ -1,7 +1,205 @@
-"""Placeholder: replaced by the module's owner."""
+"""`grader batch INPUT -o OUTPUT`: grade an answer file (CSV or JSONL) into a results file.
+
+Every input row yields exactly one record (a grade, or an error record naming why); records are
+appended as they finish, so an interrupted run continues with --resume.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from grader.cli.common import (
+    BaseUrlOpt,
+    ConfigOpt,
+    JudgeOpt,
+    ModelOpt,
+    NoCacheOpt,
+    PromptOpt,
+    ProviderOpt,
+    RubricsOpt,
+    SamplesOpt,
+    build_settings,
+)
+from grader.cli.grade import MaxCharsOpt, NoFallbackOpt
+from grader.pipeline.grader import DEFAULT_MAX_ANSWER_CHARS
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from grader.pipeline.batch import BatchSummary
+
+
+def summary_table(summary: BatchSummary, output: Path, judge: str) -> Any:
+    from rich.table import Table
+
+    t = Table(title=f"batch summary → {output}", show_header=False, title_justify="left", box=None)
+    t.add_column(style="bold")
+    t.add_column()
+    d = summary.as_dict()
+    t.add_row("rows written", str(d["rows"]))
+    if d["skipped_already_done"]:
+        t.add_row("already done (resume)", str(d["skipped_already_done"]))
+    t.add_row("graded", str(d["graded"]))
+    if d["fallback"]:
+        t.add_row("fallback (judge failed)", f"[yellow]{d['fallback']}[/]")
+    if d["unscored"]:
+        t.add_row("unscored", f"[red]{d['unscored']}[/]")
+    err = f"[red]{d['errors']}[/]" if d["errors"] else "0"
+    if d["error_lines"]:
+        more = "…" if d["errors"] > len(d["error_lines"]) else ""
+        err += f"  (lines {', '.join(map(str, d['error_lines']))}{more})"
+    t.add_row("errors", err)
+    if d["mean_score"] is not None:
+        t.add_row("mean score", f"{d['mean_score']:.2f} / {d['max_score']:g}")
+        total = sum(d["distribution"].values())
+        for bucket, n in d["distribution"].items():
+            bar = "█" * max(1, round(30 * n / total)) if n else ""
+            t.add_row(f"  {bucket}", f"{n:>6}  {bar}")
+    t.add_row("judge", judge)
+    if d["prompt_tokens"] or d["completion_tokens"]:
+        tokens = f"{d['prompt_tokens']} in + {d['completion_tokens']} out"
+        if d["cost_usd"] is not None:
+            tokens += f"  (${d['cost_usd']:.4f})"
+        t.add_row("tokens", tokens)
+    t.add_row("time", f"{d['elapsed_s']:.1f} s  ({d['rows_per_s']:.1f} rows/s)")
+    return t
+
+
+def _progress(console: Console, total_bytes: int) -> tuple[Any, Any]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    progress = Progress(
+        TextColumn("[bold]grading"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TextColumn("{task.fields[rows]} rows · {task.fields[rate]} rows/s · {task.fields[errors]} errors"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    task = progress.add_task("grade", total=max(total_bytes, 1), rows=0, rate="–", errors=0)
+    return progress, task
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("batch")
+    def batch(
+        input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Answer file: .csv or .jsonl.")],
+        output: Annotated[Path, typer.Option("--output", "-o", help="Results file: .csv or .jsonl.")],
+        id_col: Annotated[str, typer.Option("--id-col", help="Column/field holding the row id.")] = "id",
+        question_id_col: Annotated[
+            str, typer.Option("--question-id-col", help="Column/field holding the question id.")
+        ] = "question_id",
+        answer_col: Annotated[str, typer.Option("--answer-col", help="Column/field holding the answer.")] = "answer",
+        input_format: Annotated[
+            str | None, typer.Option("--format", help="Input format when the extension does not say: csv|jsonl.")
+        ] = None,
+        resume: Annotated[
+            bool, typer.Option("--resume", help="Continue an interrupted run: grade only rows missing from OUTPUT.")
+        ] = False,
+        force: Annotated[bool, typer.Option("--force", help="Replace an existing OUTPUT.")] = False,
+        full: Annotated[bool, typer.Option("--full", help="Write the whole grade (all components) per row.")] = False,
+        chunk_size: Annotated[
+            int, typer.Option("--chunk-size", min=1, help="Rows per batched encoding pass.")
+        ] = 128,
+        concurrency: Annotated[
+            int | None, typer.Option("--concurrency", min=1, help="Judge calls in flight (default: settings).")
+        ] = None,
+        no_progress: Annotated[bool, typer.Option("--no-progress", help="No progress bar.")] = False,
+        summary_json: Annotated[
+            Path | None, typer.Option("--summary-json", help="Also write the summary as JSON to this file.")
+        ] = None,
+        judge: JudgeOpt = None,
+        base_url: BaseUrlOpt = None,
+        model: ModelOpt = None,
+        provider: ProviderOpt = None,
+        prompt: PromptOpt = None,
+        samples: SamplesOpt = None,
+        rubrics: RubricsOpt = None,
+        config: ConfigOpt = None,
+        no_cache: NoCacheOpt = False,
+        no_fallback: NoFallbackOpt = False,
+        max_answer_chars: MaxCharsOpt = DEFAULT_MAX_ANSWER_CHARS,
+    ) -> None:
+        """Grade every row of INPUT into OUTPUT; bad rows become error records and the run goes on.
+
+        Rows over --max-answer-chars (default 20,000) become the error record
+        "answer too long (N chars > LIMIT)" rather than being graded on a truncated prefix.
+        Exit codes: 0 done (even with error records), 2 usage or input error (unreadable INPUT,
+        no answer column, OUTPUT exists without --resume/--force), 130 interrupted (rerun with --resume).
+        """
+        if resume and force:
+            raise typer.BadParameter("--resume and --force exclude each other")
+        import warnings
+
+        # Library deprecation notices are for developers, not for someone reading a grade.
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        settings = build_settings(config, judge, base_url, model, provider, prompt, samples, rubrics, no_cache)
+        if no_fallback:
+            settings.judge.fallback = False
+        if concurrency is not None:
+            settings.judge.concurrency = concurrency
+
+        from rich.console import Console
+
+        from grader.pipeline.batch import BatchOptions, prepare_output, run_batch
+        from grader.pipeline.batch_io import Columns
+        from grader.pipeline.grader import Grader
+
+        opts = BatchOptions(
+            input=input_path,
+            output=output,
+            columns=Columns(id=id_col, question_id=question_id_col, answer=answer_col),
+            input_format=input_format,
+            resume=resume,
+            force=force,
+            full=full,
+            chunk_size=chunk_size,
+        )
+        console = Console(stderr=True)
+        grader = Grader(settings, max_answer_chars=max_answer_chars)
+        # Fail fast on OUTPUT/INPUT problems before loading the model; run_batch checks again.
+        if output.exists() and output.stat().st_size > 0 and not (resume or force):
+            prepare_output(opts)
+        judge_desc = grader.describe_judge()
+        console.print(f"[dim]judge: {judge_desc}[/]")
+        with console.status("loading the embedding model…"):
+            _ = grader.scorer
+
+        progress = task = None
+        if not no_progress:
+            progress, task = _progress(console, input_path.stat().st_size if input_path.is_file() else 0)
+
+        written = [0]
+
+        def on_progress(offset: int, s: BatchSummary) -> None:
+            written[0] = s.rows
+            if progress is not None:
+                rate = f"{s.rate:.1f}" if s.elapsed_s else "–"
+                progress.update(task, completed=offset, rows=s.rows + s.skipped, rate=rate, errors=s.errors)
+
+        try:
+            if progress is not None:
+                with progress:
+                    summary = run_batch(grader, opts, on_progress)
+                    progress.update(task, completed=progress.tasks[0].total)
+            else:
+                summary = run_batch(grader, opts, on_progress)
+        except KeyboardInterrupt:
+            console.print(
+                f"[yellow]interrupted: {written[0]} records written to {output}; "
+                "run again with --resume to finish[/]"
+            )
+            raise
+        console.print(summary_table(summary, output, judge_desc))
+        if summary.torn_bytes:
+            console.print(f"[dim]resume: dropped a torn last record ({summary.torn_bytes} bytes) and re-graded it[/]")
+        if summary_json is not None:
+            payload = {**summary.as_dict(), "input": str(input_path), "output": str(output), "judge": judge_desc}
+            summary_json.write_text(json.dumps(payload, indent=2) + "\n")

@@ -1,7 +1,221 @@
-"""Placeholder: replaced by the module's owner."""
+"""`grader grade`: grade one answer, printed for people (rich) or as JSON (--json).
+
+Exit codes: 0 graded (also when the judge failed and the flagged offline fallback stands in),
+2 usage or input error, 3 judge failure without fallback (--no-fallback) so there is no score.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from grader.cli.common import (
+    BaseUrlOpt,
+    ConfigOpt,
+    JsonOpt,
+    JudgeOpt,
+    ModelOpt,
+    NoCacheOpt,
+    PromptOpt,
+    ProviderOpt,
+    RubricsOpt,
+    SamplesOpt,
+    build_settings,
+)
+from grader.errors import InputError, JudgeUnavailable
+from grader.pipeline.grader import DEFAULT_MAX_ANSWER_CHARS
+
+if TYPE_CHECKING:
+    from rich.console import RenderableType
+
+    from grader.models import GradeResult, Rubric
+    from grader.pipeline.grader import Grader
+
+MaxCharsOpt = Annotated[
+    int,
+    typer.Option("--max-answer-chars", min=0, help="Longer answers are refused as input errors (0: no limit)."),
+]
+NoFallbackOpt = Annotated[
+    bool,
+    typer.Option("--no-fallback", help="If the judge fails, give no score (exit 3) instead of the offline score."),
+]
+
+_MARKS = {
+    "met": ("✓", "green"),
+    "partial": ("~", "yellow"),
+    "missed": ("✗", "red"),
+    "contradicted": ("!", "bold magenta"),
+}
+
+
+def read_answer(answer: str | None, answer_file: Path | None) -> str:
+    """The answer text from --answer TEXT, --answer - (standard input) or --answer-file PATH."""
+    if answer is not None and answer_file is not None:
+        raise InputError("give either --answer or --answer-file, not both", field="answer")
+    if answer_file is not None:
+        try:
+            raw = answer_file.read_bytes()
+        except OSError as e:
+            raise InputError(f"cannot read: {e.strerror}", file=answer_file) from e
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"not UTF-8 (byte {e.start})", file=answer_file) from e
+    if answer == "-":
+        data = sys.stdin.buffer.read()
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise InputError(f"not UTF-8 (byte {e.start})", file="<stdin>") from e
+    if answer is None:
+        raise InputError("no answer: give --answer TEXT, --answer - (standard input) or --answer-file PATH")
+    return answer
+
+
+def pick_rubric(
+    grader: Grader, question_id: str | None, question: str | None, reference: str | None
+) -> Rubric:
+    from grader.pipeline.grader import adhoc_rubric
+
+    if question_id is not None:
+        if question is not None or reference is not None:
+            raise InputError("give --question-id, or --question with --reference, not both")
+        return grader.rubric(question_id)
+    if question is None or reference is None:
+        raise InputError("give --question-id ID, or an ad hoc --question TEXT with --reference TEXT")
+    return adhoc_rubric(question, reference)
+
+
+def judge_line(result: GradeResult, grader: Grader) -> str:
+    """Which judge graded, in one line: the output always says whether an LLM was involved."""
+    j = result.judge
+    if j is None:
+        return f"judge: {grader.describe_judge()}"
+    mode = f" (mode {j.mode})" if j.mode else ""
+    line = f"judge: {result.judge_used} model {j.model}{mode}"
+    if j.status == "unscored":
+        line += f" — unscored: {j.error}"
+        line += "; offline score used" if result.status == "fallback" else "; no fallback"
+    elif j.cached:
+        line += " [cached]"
+    return line
+
+
+def _bar(fraction: float, width: int = 24) -> str:
+    n = round(max(0.0, min(1.0, fraction)) * width)
+    return "█" * n + "░" * (width - n)
+
+
+def render(result: GradeResult, rubric: Rubric, grader: Grader) -> RenderableType:
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    head = Text()
+    if result.score is None:
+        head.append("No score", style="bold red")
+        head.append(f"  ({result.status})", style="red")
+    else:
+        frac = result.score / result.max_score
+        colour = "green" if frac >= 0.7 else "yellow" if frac >= 0.4 else "red"
+        head.append(f"Score {result.score:.2f} / {result.max_score:g}  ", style=f"bold {colour}")
+        head.append(_bar(frac), style=colour)
+        head.append(f"  {frac:.0%}", style=colour)
+        if result.status == "fallback":
+            head.append("  (offline fallback)", style="yellow")
+
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
+    table.add_column("", width=1)
+    table.add_column("key point", overflow="fold", ratio=1)
+    table.add_column("weight", justify="right")
+    table.add_column("coverage", justify="right")
+    table.add_column("verdict")
+    for c in result.criteria:
+        mark, style = _MARKS[c.status]
+        cov = f"{c.coverage:.0%}" if c.coverage is not None else "–"
+        table.add_row(
+            Text(mark, style=style),
+            c.text,
+            f"{c.weight:.0%}",
+            cov,
+            Text(c.verdict or c.status, style=style if c.verdict else "dim"),
+        )
+
+    parts: list[RenderableType] = [head, Text(""), table, Text(""), Text(result.feedback.text)]
+    for w in result.warnings:
+        parts.append(Text(f"warning: {w}", style="yellow"))
+    tail = judge_line(result, grader)
+    if result.elapsed_ms is not None:
+        tail += f" · {result.elapsed_ms:.0f} ms"
+    parts.append(Text(tail, style="dim"))
+    title = f"{rubric.id} · {rubric.question}"
+    if len(title) > 90:
+        title = title[:89] + "…"
+    return Panel(Group(*parts), title=title, title_align="left", border_style="cyan")
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("grade")
+    def grade(
+        question_id: Annotated[
+            str | None, typer.Option("--question-id", "-q", help="Question id in the bank, e.g. easy-2.")
+        ] = None,
+        question: Annotated[str | None, typer.Option("--question", help="Ad hoc question text.")] = None,
+        reference: Annotated[
+            str | None, typer.Option("--reference", help="Ad hoc reference answer (with --question).")
+        ] = None,
+        answer: Annotated[
+            str | None, typer.Option("--answer", "-a", help="The answer text, or '-' to read standard input.")
+        ] = None,
+        answer_file: Annotated[
+            Path | None, typer.Option("--answer-file", help="Read the answer from a UTF-8 file.")
+        ] = None,
+        judge: JudgeOpt = None,
+        base_url: BaseUrlOpt = None,
+        model: ModelOpt = None,
+        provider: ProviderOpt = None,
+        prompt: PromptOpt = None,
+        samples: SamplesOpt = None,
+        rubrics: RubricsOpt = None,
+        config: ConfigOpt = None,
+        no_cache: NoCacheOpt = False,
+        no_fallback: NoFallbackOpt = False,
+        max_answer_chars: MaxCharsOpt = DEFAULT_MAX_ANSWER_CHARS,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """Grade one answer: by --question-id from the bank, or ad hoc with --question and --reference.
+
+        Exit codes: 0 graded; 2 usage or input error; 3 the judge failed and --no-fallback forbids the
+        offline score.
+        """
+        import warnings
+
+        # Library deprecation notices are for developers, not for someone reading a grade.
+        warnings.filterwarnings("ignore", category=FutureWarning)
+        settings = build_settings(config, judge, base_url, model, provider, prompt, samples, rubrics, no_cache)
+        if no_fallback:
+            settings.judge.fallback = False
+        text = read_answer(answer, answer_file)
+
+        from grader.pipeline.grader import Grader
+
+        grader = Grader(settings, max_answer_chars=max_answer_chars)
+        rub = pick_rubric(grader, question_id, question, reference)
+        result = grader.grade(text, rubric=rub)
+
+        if as_json:
+            payload = result.model_dump(mode="json")
+            payload["judge_description"] = judge_line(result, grader).removeprefix("judge: ")
+            typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+        else:
+            from rich.console import Console
+
+            Console().print(render(result, rub, grader))
+        if result.status == "unscored":
+            reason = result.judge.error if result.judge is not None else "no verdict"
+            raise JudgeUnavailable(f"judge unavailable and fallback disabled: {reason}")

@@ -1,0 +1,260 @@
+"""The calibrated map from signals to a score: standardised ridge regression, readable as JSON.
+
+The model is small on purpose: a handful of coefficients over named signals, a relevance gate and a
+clip, all written to grader/data/calibration.json with where they came from (data file and hash,
+rows, questions, grouped cross-validation figures, date, model, code version).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+from pydantic import BaseModel, Field, ValidationError
+
+from grader.errors import InputError
+from grader.paths import PACKAGE_DIR
+
+if TYPE_CHECKING:
+    from grader.config import Settings
+    from grader.models import Rubric
+
+CODE_VERSION = "embedding-calibration/1"
+# Chosen by question-grouped cross-validation on Mohler dev (grader/embedding/README.md).
+DEFAULT_FEATURES = ("cos_ref_qd", "crit_recall_qd", "cos_ref_qd^2", "crit_recall_qd^2")
+DEFAULT_ALPHA = 1.0
+
+
+def default_calibration_path() -> Path:
+    """The calibration shipped with the package (fitted on Mohler dev)."""
+    return PACKAGE_DIR / "data" / "calibration.json"
+
+
+class Gate(BaseModel):
+    """Scales the score down to 0 as ``signal`` falls from ``hi`` to ``lo``: off-topic answers earn nothing.
+
+    A linear model fitted on graded answers (nearly all on topic) extrapolates badly to answers about
+    something else entirely; the gate is that missing knowledge, stated as two numbers.
+    """
+
+    signal: str
+    lo: float
+    hi: float
+
+    def factor(self, signals: dict[str, float]) -> float:
+        v = signals.get(self.signal, 0.0)
+        if self.hi <= self.lo:
+            return 1.0 if v >= self.hi else 0.0
+        return float(min(1.0, max(0.0, (v - self.lo) / (self.hi - self.lo))))
+
+
+class CoverageMap(BaseModel):
+    """Maps a key point's similarity to 0..1 credit; a point with credit >= covered_at counts as made."""
+
+    # Set on the hand-made cases in tests/test_embedding_coverage.py: made points sit above ~0.5, points
+    # that are absent or merely restated from the question below ~0.47.
+    lo: float = 0.3
+    hi: float = 0.7
+    covered_at: float = 0.5
+
+    def credit(self, similarity: float) -> float:
+        return float(min(1.0, max(0.0, (similarity - self.lo) / (self.hi - self.lo))))
+
+
+class CVMetrics(BaseModel):
+    pearson: float
+    spearman: float
+    rmse: float
+    mae: float
+    n: int
+    folds: int
+    scheme: str = Field(description="How rows were split, e.g. 'leave-one-question-out'.")
+
+
+class Provenance(BaseModel):
+    data_file: str | None = None
+    data_sha256: str | None = None
+    n_rows: int = 0
+    n_questions: int = 0
+    cv: CVMetrics | None = None
+    fitted_at: str | None = None
+    model: str | None = None
+    code_version: str = CODE_VERSION
+    notes: str = ""
+
+
+class Calibration(BaseModel):
+    schema_version: Literal[1] = 1
+    name: str
+    features: list[str] = Field(description="Signal names; 'x^2' is the square of signal x.")
+    scaler_mean: list[float]
+    scaler_scale: list[float]
+    coefficients: list[float]
+    intercept: float
+    alpha: float = DEFAULT_ALPHA
+    clip: tuple[float, float] = (0.0, 1.0)
+    gate: Gate | None = None
+    coverage: CoverageMap = Field(default_factory=CoverageMap)
+    provenance: Provenance = Field(default_factory=Provenance)
+
+    def fraction(self, signals: dict[str, float]) -> float:
+        """The predicted share of the maximum score, in [clip]."""
+        x = feature_vector(signals, self.features)
+        z = (x - np.asarray(self.scaler_mean)) / np.asarray(self.scaler_scale)
+        y = float(z @ np.asarray(self.coefficients) + self.intercept)
+        y = min(self.clip[1], max(self.clip[0], y))
+        if self.gate is not None:
+            y *= self.gate.factor(signals)
+        return y
+
+    def predict(self, signals: dict[str, float], max_score: float) -> float:
+        return self.fraction(signals) * max_score
+
+    @property
+    def label(self) -> str:
+        sha = (self.provenance.data_sha256 or "")[:12]
+        return f"{self.name}" + (f" (data sha256:{sha})" if sha else "")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        p = Path(path)
+        try:
+            text = p.read_text(encoding="utf-8")
+        except OSError as e:
+            raise InputError(f"cannot read calibration: {e.strerror}", file=p) from e
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as e:
+            err = e.errors()[0]
+            field = ".".join(str(x) for x in err["loc"]) or None
+            raise InputError(f"invalid calibration: {err['msg']}", file=p, field=field) from e
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text(json.dumps(self.model_dump(mode="json"), indent=2) + "\n", encoding="utf-8")
+        return p
+
+
+def feature_value(signals: dict[str, float], name: str) -> float:
+    if name.endswith("^2"):
+        v = signals[name[:-2]]
+        return v * v
+    return signals[name]
+
+
+def feature_vector(signals: dict[str, float], features: list[str] | tuple[str, ...]) -> np.ndarray:
+    try:
+        return np.array([feature_value(signals, f) for f in features], dtype=np.float64)
+    except KeyError as e:
+        raise InputError(f"calibration uses signal {e.args[0]!r}, which the scorer does not compute",
+                         field="features") from e
+
+
+def feature_matrix(signals: list[dict[str, float]], features: list[str] | tuple[str, ...]) -> np.ndarray:
+    return np.stack([feature_vector(s, features) for s in signals]) if signals else np.zeros((0, len(features)))
+
+
+def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Standardise, then ridge: (mean, scale, coefficients, intercept)."""
+    from sklearn.linear_model import Ridge
+
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale = np.where(scale > 1e-12, scale, 1.0)
+    model = Ridge(alpha=alpha).fit((x - mean) / scale, y)
+    return mean, scale, np.asarray(model.coef_, dtype=np.float64), float(model.intercept_)
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fit_calibration(
+    signals: list[dict[str, float]],
+    targets: list[float],
+    groups: list[str],
+    max_scores: list[float],
+    *,
+    features: list[str] | tuple[str, ...] = DEFAULT_FEATURES,
+    alpha: float = DEFAULT_ALPHA,
+    gate: Gate | None = None,
+    coverage: CoverageMap | None = None,
+    name: str = "custom",
+    data_file: str | Path | None = None,
+    model_name: str | None = None,
+    folds: int | None = None,
+    notes: str = "",
+) -> Calibration:
+    """Fit on every row; report question-grouped cross-validation of the same recipe in the provenance.
+
+    ``targets`` are on each row's own scale (0..max_scores[i]); the model predicts the share of the
+    maximum, so rubrics with different scales can be mixed. ``folds=None`` means leave one question out.
+    """
+    from grader.embedding.crossval import SignalRow, grouped_cv
+
+    if not (len(signals) == len(targets) == len(groups) == len(max_scores)):
+        raise ValueError("signals, targets, groups and max_scores must have the same length")
+    if len(set(groups)) < 2:
+        raise InputError("calibration needs graded answers to at least two different questions")
+    x = feature_matrix(signals, features)
+    y = np.array([t / m for t, m in zip(targets, max_scores, strict=True)], dtype=np.float64)
+    mean, scale, coef, intercept = fit_ridge(x, y, alpha)
+    rows = [
+        SignalRow(signals=s, score=t, max_score=m, group=g)
+        for s, t, m, g in zip(signals, targets, max_scores, groups, strict=True)
+    ]
+    cv = grouped_cv(rows, features=features, alpha=alpha, gate=gate, folds=folds)
+    data_path = Path(data_file) if data_file is not None else None
+    return Calibration(
+        name=name,
+        features=list(features),
+        scaler_mean=mean.tolist(),
+        scaler_scale=scale.tolist(),
+        coefficients=coef.tolist(),
+        intercept=intercept,
+        alpha=alpha,
+        gate=gate,
+        coverage=coverage or CoverageMap(),
+        provenance=Provenance(
+            data_file=_display_path(data_path) if data_path else None,
+            data_sha256=sha256_file(data_path) if data_path and data_path.is_file() else None,
+            n_rows=len(rows),
+            n_questions=len(set(groups)),
+            cv=CVMetrics(**{k: cv[k] for k in ("pearson", "spearman", "rmse", "mae", "n", "folds", "scheme")}),
+            fitted_at=_dt.datetime.now(_dt.UTC).replace(microsecond=0).isoformat(),
+            model=model_name,
+            notes=notes,
+        ),
+    )
+
+
+def _display_path(p: Path) -> str:
+    """Repo-relative where possible, so the shipped file does not carry one machine's absolute path."""
+    from grader.paths import REPO_ROOT
+
+    try:
+        return str(Path("..") / p.resolve().relative_to(REPO_ROOT.parent))
+    except ValueError:
+        return str(p)
+
+
+def extract_signals(pairs: list[tuple[Rubric, str]], settings: Settings | None = None) -> list[dict[str, float]]:
+    """Every signal for each (rubric, answer), batched: the input a refit (``grader tune``) needs."""
+    from grader.embedding.scorer import OfflineScorer
+
+    return OfflineScorer(settings, calibration=_NEUTRAL).signals_many(pairs)
+
+
+# Lets extract_signals run before any calibration exists (e.g. the very first fit).
+_NEUTRAL = Calibration(
+    name="neutral", features=["cos_ref"], scaler_mean=[0.0], scaler_scale=[1.0], coefficients=[1.0], intercept=0.0
+)

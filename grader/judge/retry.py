@@ -1,0 +1,107 @@
+"""Retry with exponential backoff and full jitter, honouring Retry-After, always bounded.
+
+Only TransientError is retried (429, 5xx, connection errors, timeouts); everything else propagates at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+class TransportError(Exception):
+    """A failed request to the judge endpoint; `reason` is what the user sees."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TransientError(TransportError):
+    """Worth retrying: rate limit, server error, connection trouble, timeout."""
+
+    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+
+
+class ModeRefused(TransportError):
+    """The endpoint rejected the structured-output mode (e.g. llama.cpp and response_format json_schema)."""
+
+
+class FatalError(TransportError):
+    """Not worth retrying: bad credentials, unknown model, malformed request."""
+
+
+@dataclass
+class RetryPolicy:
+    max_retries: int = 3
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    # A server asking for a longer wait than this is treated as unavailable rather than waited on.
+    max_retry_after: float = 30.0
+    rng: random.Random = field(default_factory=random.Random)
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Full jitter: uniform(0, min(max_delay, base * 2**attempt)); at least Retry-After when given."""
+        ceiling = min(self.max_delay, self.base_delay * (2**attempt))
+        wait = self.rng.uniform(0, ceiling)
+        if retry_after is not None and retry_after > 0:
+            wait = max(wait, min(retry_after, self.max_retry_after))
+        return wait
+
+
+@dataclass
+class Attempts:
+    """What happened across retries, for notes and tests."""
+
+    count: int = 0
+    errors: list[str] = field(default_factory=list)
+    waited: float = 0.0
+
+
+def call_with_retry(
+    fn: Callable[[], T],
+    policy: RetryPolicy,
+    attempts: Attempts | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    attempts = attempts if attempts is not None else Attempts()
+    for attempt in range(policy.max_retries + 1):
+        attempts.count += 1
+        try:
+            return fn()
+        except TransientError as e:
+            attempts.errors.append(e.reason)
+            if attempt >= policy.max_retries:
+                raise
+            wait = policy.delay(attempt, e.retry_after)
+            attempts.waited += wait
+            sleep(wait)
+    raise AssertionError("unreachable")
+
+
+async def acall_with_retry(
+    fn: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    attempts: Attempts | None = None,
+) -> T:
+    attempts = attempts if attempts is not None else Attempts()
+    for attempt in range(policy.max_retries + 1):
+        attempts.count += 1
+        try:
+            return await fn()
+        except TransientError as e:
+            attempts.errors.append(e.reason)
+            if attempt >= policy.max_retries:
+                raise
+            wait = policy.delay(attempt, e.retry_after)
+            attempts.waited += wait
+            await asyncio.sleep(wait)
+    raise AssertionError("unreachable")

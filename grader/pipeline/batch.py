@@ -1,0 +1,314 @@
+"""`grader batch`: stream an answer file, grade it in chunks, append one record per input row.
+
+Memory stays flat: rows are read one at a time and graded in chunks of `chunk_size` (one batched
+encoding pass per chunk); with a judge, at most a bounded number of judge calls are in flight. Every
+record is appended as soon as it is finished, so `--resume` after a crash or kill -9 grades only the
+rows whose records are missing. Records may be out of input order; each carries `line` and `id`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from grader.errors import InputError
+from grader.models import GradeResult, Rubric
+from grader.pipeline.batch_io import OUTPUT_FIELDS, Columns, InputRow, RecordWriter, detect_format, read_rows
+from grader.pipeline.grader import Grader, check_answer
+from grader.pipeline.resume import ResumeState, load_resume_state
+
+DEFAULT_CHUNK = 128
+Progress = Callable[[int, "BatchSummary"], None]  # (bytes of input consumed, running summary)
+
+
+@dataclass
+class BatchOptions:
+    input: Path
+    output: Path
+    columns: Columns = field(default_factory=Columns)
+    input_format: str | None = None
+    resume: bool = False
+    force: bool = False
+    full: bool = False
+    chunk_size: int = DEFAULT_CHUNK
+
+
+@dataclass
+class BatchSummary:
+    rows: int = 0  # records written by this run
+    graded: int = 0
+    fallback: int = 0
+    unscored: int = 0
+    errors: int = 0
+    skipped: int = 0  # rows already in OUTPUT (resume)
+    score_sum: float = 0.0
+    max_score: float | None = None
+    histogram: dict[str, int] = field(default_factory=dict)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float | None = None
+    elapsed_s: float = 0.0
+    torn_bytes: int = 0
+    error_lines: list[int] = field(default_factory=list)  # first few, for the summary
+
+    @property
+    def scored(self) -> int:
+        return self.graded + self.fallback
+
+    @property
+    def mean_score(self) -> float | None:
+        return round(self.score_sum / self.scored, 4) if self.scored else None
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def add(self, record: dict[str, Any], result: GradeResult | None) -> None:
+        self.rows += 1
+        if record.get("error") is not None:
+            self.errors += 1
+            if len(self.error_lines) < 20:
+                self.error_lines.append(int(record["line"]))
+            return
+        assert result is not None
+        status = result.status
+        if status == "graded":
+            self.graded += 1
+        elif status == "fallback":
+            self.fallback += 1
+        else:
+            self.unscored += 1
+        if result.score is not None:
+            self.score_sum += result.score
+            self.max_score = result.max_score
+            # Five equal bins of the score range: [0,1) [1,2) ... [4,5] for a 5-point scale.
+            width = result.max_score / 5
+            b = min(int(result.score / width), 4) if width > 0 else 0
+            key = f"{b * width:g}-{(b + 1) * width:g}"
+            self.histogram[key] = self.histogram.get(key, 0) + 1
+        if result.judge is not None:
+            u = result.judge.usage
+            self.prompt_tokens += u.prompt_tokens
+            self.completion_tokens += u.completion_tokens
+            if u.cost_usd is not None:
+                self.cost_usd = (self.cost_usd or 0.0) + u.cost_usd
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "graded": self.graded,
+            "fallback": self.fallback,
+            "unscored": self.unscored,
+            "errors": self.errors,
+            "skipped_already_done": self.skipped,
+            "mean_score": self.mean_score,
+            "max_score": self.max_score,
+            "distribution": dict(sorted(self.histogram.items(), key=lambda kv: float(kv[0].split("-")[0]))),
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "rows_per_s": round(self.rate, 2),
+            "error_lines": self.error_lines,
+        }
+
+
+# -------------------------------------------------------------------------------------------- records
+
+
+def result_record(row: InputRow, result: GradeResult, full: bool = False) -> dict[str, Any]:
+    rec: dict[str, Any] = {
+        "id": row.id,
+        "line": row.line,
+        "question_id": row.question_id,
+        "score": result.score,
+        "max_score": result.max_score,
+        "status": result.status,
+        "judge_used": result.judge_used,
+        "feedback": result.feedback.text,
+        "criteria": [
+            {"id": c.id, "status": c.status, "credit": c.credit, "coverage": c.coverage, "verdict": c.verdict}
+            for c in result.criteria
+        ],
+        "error": None,
+        "warnings": result.warnings,
+    }
+    if full:
+        rec["result"] = result.model_dump(mode="json")
+    return rec
+
+
+def error_record(row: InputRow, message: str) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "line": row.line,
+        "question_id": row.question_id,
+        "score": None,
+        "max_score": None,
+        "status": "error",
+        "judge_used": None,
+        "feedback": None,
+        "criteria": None,
+        "error": message,
+        "warnings": [],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+
+def prepare_output(opts: BatchOptions) -> tuple[str, ResumeState]:
+    """Check INPUT/OUTPUT, refuse to overwrite without --force, and read what --resume continues."""
+    if not opts.input.is_file():
+        raise InputError("no such input file", file=opts.input)
+    out_fmt = detect_format(opts.output)
+    if opts.output.exists() and opts.output.resolve() == opts.input.resolve():
+        raise InputError("OUTPUT is the INPUT file", file=opts.output)
+    state = ResumeState()
+    if opts.output.exists() and opts.output.stat().st_size > 0:
+        if opts.resume:
+            state = load_resume_state(opts.output, out_fmt)  # type: ignore[arg-type]
+        elif opts.force:
+            opts.output.unlink()
+        else:
+            raise InputError(
+                "OUTPUT exists; use --resume to continue it or --force to replace it", file=opts.output
+            )
+    return out_fmt, state
+
+
+class _Run:
+    def __init__(self, grader: Grader, opts: BatchOptions, progress: Progress | None) -> None:
+        self.grader = grader
+        self.opts = opts
+        self.progress = progress
+        self.summary = BatchSummary()
+        self.offset = 0
+        self.t0 = time.perf_counter()
+
+    def rows(self, state: ResumeState) -> Iterator[InputRow]:
+        fmt = detect_format(self.opts.input, self.opts.input_format)
+        for row in read_rows(self.opts.input, self.opts.columns, fmt):
+            self.offset = row.offset
+            if row.line in state.done:
+                state.check(row.line, row.id, self.opts.output)
+                self.summary.skipped += 1
+                continue
+            yield row
+
+    def validate(self, row: InputRow) -> tuple[Rubric, str] | str:
+        """The (rubric, answer) to grade, or the error message for the record."""
+        if row.error is not None:
+            return row.error
+        try:
+            assert row.question_id is not None
+            rubric = self.grader.rubric(row.question_id)
+            answer = check_answer(row.answer, self.grader.max_answer_chars)
+        except InputError as e:
+            return e.message
+        return rubric, answer
+
+    def chunks(self, state: ResumeState) -> Iterator[tuple[list[dict[str, Any]], list[tuple[InputRow, Rubric, str]]]]:
+        """(error records, rows to grade), at most chunk_size rows to grade per chunk."""
+        errors: list[dict[str, Any]] = []
+        todo: list[tuple[InputRow, Rubric, str]] = []
+        for row in self.rows(state):
+            v = self.validate(row)
+            if isinstance(v, str):
+                errors.append(error_record(row, v))
+            else:
+                todo.append((row, v[0], v[1]))
+            if len(todo) >= self.opts.chunk_size or len(errors) >= self.opts.chunk_size:
+                yield errors, todo
+                errors, todo = [], []
+        if errors or todo:
+            yield errors, todo
+
+    def emit(self, writer: RecordWriter, records: list[tuple[dict[str, Any], GradeResult | None]]) -> None:
+        writer.write([r for r, _ in records])
+        for rec, res in records:
+            self.summary.add(rec, res)
+        self.summary.elapsed_s = time.perf_counter() - self.t0
+        if self.progress is not None:
+            self.progress(self.offset, self.summary)
+
+    def grade_offline(self, todo: list[tuple[InputRow, Rubric, str]]) -> list[tuple[dict[str, Any], GradeResult | None]]:
+        pairs = [(rub, ans) for _, rub, ans in todo]
+        try:
+            results = self.grader._grade_pairs_offline(pairs)
+        except Exception:
+            # One row the scorer cannot handle must not sink the chunk: grade one by one to find it.
+            out: list[tuple[dict[str, Any], GradeResult | None]] = []
+            for row, rub, ans in todo:
+                try:
+                    res = self.grader._grade_pairs_offline([(rub, ans)])[0]
+                    out.append((result_record(row, res, self.opts.full), res))
+                except Exception as e:
+                    out.append((error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None))
+            return out
+        return [(result_record(row, res, self.opts.full), res) for (row, _, _), res in zip(todo, results, strict=True)]
+
+    def run_offline(self, writer: RecordWriter, state: ResumeState) -> None:
+        for errors, todo in self.chunks(state):
+            out: list[tuple[dict[str, Any], GradeResult | None]] = [(e, None) for e in errors]
+            if todo:
+                out += self.grade_offline(todo)
+            self.emit(writer, out)
+
+    async def run_judged(self, writer: RecordWriter, state: ResumeState) -> None:
+        judge = self.grader.judge
+        conc = self.grader.settings.judge.concurrency
+        sem = asyncio.Semaphore(conc)
+        inflight: set[asyncio.Task[None]] = set()
+
+        async def one(row: InputRow, rub: Rubric, ans: str, emb: Any, t0: float) -> None:
+            try:
+                async with sem:
+                    jr = await judge.ajudge(rub, ans)
+                res = self.grader.finish(rub, ans, emb, jr, (time.perf_counter() - t0) * 1000)
+            except Exception as e:  # the judge should not raise; if it does, the row still gets a record
+                self.emit(writer, [(error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)])
+                return
+            self.emit(writer, [(result_record(row, res, self.opts.full), res)])
+
+        for errors, todo in self.chunks(state):
+            if errors:
+                self.emit(writer, [(e, None) for e in errors])
+            if not todo:
+                continue
+            t0 = time.perf_counter()
+            embs = await asyncio.to_thread(self.grader.scorer.score_many, [(r, a) for _, r, a in todo])
+            for (row, rub, ans), emb in zip(todo, embs, strict=True):
+                task = asyncio.create_task(one(row, rub, ans, emb, t0))
+                inflight.add(task)
+                task.add_done_callback(inflight.discard)
+                # Bounded look-ahead: keeps memory flat and the judge busy while the next chunk encodes.
+                while len(inflight) >= conc * 4:
+                    await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            for t in [t for t in inflight if t.done()]:
+                t.result()
+        if inflight:
+            await asyncio.gather(*inflight)
+
+
+def run_batch(grader: Grader, opts: BatchOptions, progress: Progress | None = None) -> BatchSummary:
+    """Grade every row of opts.input into opts.output (see module doc). Returns this run's summary."""
+    out_fmt, state = prepare_output(opts)
+    run = _Run(grader, opts, progress)
+    run.summary.torn_bytes = state.torn_bytes
+    fields = [*OUTPUT_FIELDS, "result"] if opts.full else None
+    _ = grader.scorer  # load the model before the clock starts: the rate is grading, not start-up
+    t0 = run.t0 = time.perf_counter()
+    try:
+        with RecordWriter(opts.output, out_fmt, fields) as writer:  # type: ignore[arg-type]
+            if grader.judge is None:
+                run.run_offline(writer, state)
+            else:
+                asyncio.run(run.run_judged(writer, state))
+    finally:
+        run.summary.elapsed_s = time.perf_counter() - t0
+    return run.summary

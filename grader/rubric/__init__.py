@@ -1,0 +1,1 @@
+"""Rubrics: weighted key points built from reference answers, stored as YAML files."""

@@ -1,0 +1,181 @@
+"""Rubric files on disk: rubrics/<bank>/<id>.yaml, one per question.
+
+``load_rubric`` raises one InputError naming file, line and field; ``check_rubric_file`` (used by
+``grader rubric validate``) returns every problem of a file instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from grader.errors import InputError
+from grader.models import Rubric
+from grader.rubric.yamlio import FlowList, dump_yaml, format_loc, line_of, parse_yaml, read_text
+
+RUBRIC_SUFFIXES = (".yaml", ".yml")
+
+# The order keys are written in: identity first, then the question, then the points.
+_KEY_ORDER = (
+    "schema_version",
+    "id",
+    "bank",
+    "question",
+    "reference_answer",
+    "difficulty",
+    "topic",
+    "max_score",
+    "source",
+    "builder",
+    "criteria",
+)
+_CRITERION_ORDER = ("id", "text", "weight", "keywords", "synonyms", "levels", "origin", "fingerprint")
+
+
+def _pydantic_problems(e: ValidationError, path: Path | str, node: Any) -> list[InputError]:
+    problems = []
+    for err in e.errors():
+        loc = tuple(err["loc"])
+        msg = err["msg"]
+        if not loc and "criterion id" in msg:
+            loc = ("criteria",)  # raised by the rubric-level validator; the criteria list is where to look
+        if err["type"] == "missing":
+            msg = "missing required field"
+        elif err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        problems.append(InputError(msg, file=path, line=line_of(node, loc), field=format_loc(loc) or None))
+    return problems
+
+
+def check_rubric_file(path: Path) -> tuple[Rubric | None, list[InputError]]:
+    """Parse and validate one rubric file, collecting every problem found."""
+    try:
+        doc, problems = parse_yaml(read_text(path), path)
+    except InputError as e:
+        return None, [e]
+    if not isinstance(doc.data, dict):
+        return None, [*problems, InputError("a rubric file must be a YAML mapping", file=path, line=1)]
+    try:
+        rubric = Rubric.model_validate(doc.data)
+    except ValidationError as e:
+        return None, problems + _pydantic_problems(e, path, doc.node)
+    if sum(c.weight for c in rubric.criteria) <= 0:
+        problems.append(
+            InputError("no criteria: a rubric needs at least one key point", file=path,
+                       line=line_of(doc.node, ("criteria",)), field="criteria")
+        )
+    return rubric, problems
+
+
+def load_rubric(path: str | Path) -> Rubric:
+    """One rubric file; raises InputError (file:line: field: message) on the first problem."""
+    path = Path(path)
+    rubric, problems = check_rubric_file(path)
+    if problems:
+        raise problems[0]
+    assert rubric is not None
+    return rubric
+
+
+def rubric_files(directory: str | Path) -> list[Path]:
+    """Every *.yaml/*.yml under ``directory`` (recursively), sorted; other files are not rubrics."""
+    directory = Path(directory)
+    if directory.is_file():
+        return [directory]
+    if not directory.is_dir():
+        raise InputError("no such rubric file or folder", file=directory)
+    return sorted(p for p in directory.rglob("*") if p.is_file() and p.suffix in RUBRIC_SUFFIXES)
+
+
+def load_rubrics(directory: str | Path) -> list[Rubric]:
+    """All rubrics under ``directory``; raises on the first bad file or a duplicated (bank, id)."""
+    rubrics: list[Rubric] = []
+    seen: dict[tuple[str, str], Path] = {}
+    for path in rubric_files(directory):
+        rubric = load_rubric(path)
+        key = (rubric.bank, rubric.id)
+        if key in seen:
+            raise InputError(f"duplicate question id {rubric.id!r} (also in {seen[key]})", file=path, field="id")
+        seen[key] = path
+        rubrics.append(rubric)
+    return rubrics
+
+
+def find_rubric_path(rubrics_dir: str | Path, question_id: str) -> Path:
+    """The file holding ``question_id`` ('id' or 'bank/id') under ``rubrics_dir``."""
+    rubrics_dir = Path(rubrics_dir)
+    if not rubrics_dir.is_dir():
+        raise InputError(f"no rubric folder to look up {question_id!r} in", file=rubrics_dir)
+    bank, _, qid = question_id.rpartition("/")
+    candidates = [p for p in rubric_files(rubrics_dir) if p.stem == qid]
+    if bank:
+        candidates = [p for p in candidates if p.parent.name == bank]
+    if not candidates:
+        # Slow path: a file whose name differs from the id it holds.
+        for p in rubric_files(rubrics_dir):
+            try:
+                r = load_rubric(p)
+            except InputError:
+                continue
+            if r.id == qid and (not bank or r.bank == bank):
+                candidates.append(p)
+    if not candidates:
+        raise InputError(f"unknown question id {question_id!r}: no rubric for it in {rubrics_dir}/")
+    if len(candidates) > 1:
+        where = ", ".join(str(p) for p in candidates)
+        raise InputError(
+            f"question id {question_id!r} is ambiguous ({where}); write it as bank/id, "
+            f"e.g. {candidates[0].parent.name}/{qid}"
+        )
+    return candidates[0]
+
+
+def find_rubric(rubrics_dir: str | Path, question_id: str) -> Rubric:
+    """The rubric for ``question_id`` ('easy-2' or 'interview/easy-2'); InputError naming id and folder."""
+    return load_rubric(find_rubric_path(rubrics_dir, question_id))
+
+
+def rubric_to_dict(rubric: Rubric) -> dict[str, Any]:
+    data = rubric.model_dump(mode="json")
+    out: dict[str, Any] = {k: data[k] for k in _KEY_ORDER if k in data and data[k] is not None}
+    out.update({k: v for k, v in data.items() if k not in out and v is not None})
+    criteria = []
+    for c in data.get("criteria", []):
+        item = {k: c[k] for k in _CRITERION_ORDER if c.get(k) is not None}
+        for key in ("keywords", "synonyms"):
+            if key in item:
+                item[key] = FlowList(item[key])
+        if item.get("levels"):
+            item["levels"] = {k: v for k, v in item["levels"].items() if v is not None}
+        criteria.append(item)
+    out["criteria"] = criteria
+    return out
+
+
+def rubric_to_yaml(rubric: Rubric) -> str:
+    return dump_yaml(rubric_to_dict(rubric))
+
+
+def write_rubric(rubric: Rubric, path: str | Path) -> Path:
+    """Write ``rubric`` as readable YAML (atomically: a crash never leaves half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(rubric_to_yaml(rubric))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def rubric_path(rubrics_dir: str | Path, rubric: Rubric) -> Path:
+    return Path(rubrics_dir) / rubric.bank / f"{rubric.id}.yaml"
