@@ -35,5 +35,8 @@ test: setup
 bench: setup
 	$(VENV)/bin/grader bench offline
 
+eval: setup
+	$(VENV)/bin/grader eval ../shared/data/mohler/dev.jsonl --judge none --cv
+
 clean:
 	rm -rf $(VENV) .grader-cache

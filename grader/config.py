@@ -172,7 +172,12 @@ def load_settings(
     if config_file is None and Path("grader.toml").is_file():
         config_file = Path("grader.toml")
     if config_file is not None:
-        data = _deep_merge(data, read_config_file(config_file))
+        file_data = read_config_file(config_file)
+        # A config names its calibration relative to itself, so a tuned config and its calibration move together.
+        cal = file_data.get("calibration")
+        if isinstance(cal, str) and not Path(cal).is_absolute():
+            file_data["calibration"] = str(config_file.parent / cal)
+        data = _deep_merge(data, file_data)
     data = _deep_merge(data, _env_overrides(env))
     data = _deep_merge(data, _drop_none(overrides or {}))
     try:

@@ -12,7 +12,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from grader.paths import REPO_ROOT, mohler_dev, seed_bank  # noqa: E402
+from grader.paths import REPO_ROOT, mohler_dev, seed_bank
 
 
 @pytest.fixture(scope="session")
@@ -73,3 +73,15 @@ def local_llm(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
     log = tmp_path_factory.mktemp("llama") / "server.log"
     with LocalServer(log_path=log, n_threads=2, startup_timeout=180) as server:
         yield server
+
+
+# --- embedding fixtures (helper B) -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def encoder():  # type: ignore[no-untyped-def]
+    """The real bundled all-MiniLM-L6-v2 encoder, loaded once per session (the same one get_encoder returns)."""
+    from grader.config import EmbeddingSettings
+    from grader.embedding.encoder import get_encoder
+
+    return get_encoder(EmbeddingSettings())

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_runner import run_cli
+from cli_runner import CliResult, run_cli
 
 from grader.bank.loader import load_bank
 from grader.bank.tabular import ColumnMap
@@ -145,7 +145,7 @@ def test_import_keeps_existing_files_without_force(tmp_path: Path) -> None:
 # --- malformed banks: one line naming file and line or field, exit code 2 ---------------------------------
 
 
-def _import(tmp_path: Path, name: str, content: str | bytes, *extra: str):
+def _import(tmp_path: Path, name: str, content: str | bytes, *extra: str) -> tuple[Path, CliResult]:
     p = tmp_path / name
     if isinstance(content, bytes):
         p.write_bytes(content)
@@ -158,17 +158,34 @@ def _error_lines(err: str) -> list[str]:
     return [line for line in err.splitlines() if line.startswith("error: ") and "could not be imported" not in line]
 
 
-def test_bad_json_names_file_and_line(tmp_path: Path) -> None:
-    p, r = _import(tmp_path, "b.json", '[\n  {"id": "q1",\n  "question": }\n]')
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("b.json", '[\n  {"id": "q1",\n  "question": }\n]', "{p}:3: bad JSON: Expecting value"),
+        ("b.yaml", "- id: q1\n  question: [unclosed\n  reference_answer: x\n",
+         "{p}:3: bad YAML: expected ',' or ']', but got ':'"),
+        ("b.jsonl", json.dumps({"id": "q1", "question": "What?"}) + "\n",
+         "{p}:1: reference_answer: missing (required)"),
+        ("b.json", json.dumps([ROWS[0], {"id": "q9", "reference_answer": "x y z"}]),
+         "{p}: question: [1]: missing (required)"),
+        ("b.jsonl", json.dumps(ROWS[0]) + "\n[1, 2]\n", "{p}:2: expected an object with fields, got list"),
+        ("b.csv", "id,question,reference_answer\nq1,A?,Answer one.\nq1,B?,Answer two.\n",
+         "{p}:3: id: duplicate question id 'q1' (first in line 2)"),
+        ("b.csv", 'id,question,reference_answer\nq1,What?,"   "\n', "{p}:2: reference_answer: must not be empty"),
+        ("b.csv", "id,question,reference_answer\nq1,What?,Answer one.\nq2,Why?,Because of A, and B.\n",
+         "{p}:3: 4 cells but 3 columns; quote cells that contain commas"),
+        ("b.md", "Easy Questions\n\nQuestion 1\n\nQ: What?\n\nA:\n",
+         "{p}:3: reference_answer: question 'easy-1' has an empty reference answer"),
+        ("b.csv", "id,prompt,reference_answer\nq1,What?,Answer.\n",
+         "{p}:1: question: no column 'question' (columns: id, prompt, reference_answer); map it with --question-col"),
+    ],
+    ids=["bad-json", "bad-yaml", "missing-field", "missing-field-json-item", "row-not-an-object", "duplicate-id",
+         "empty-reference", "unquoted-comma", "empty-reference-markdown", "csv-unmapped-column"],
+)
+def test_bad_row_gives_one_error_line(tmp_path: Path, name: str, content: str, expected: str) -> None:
+    p, r = _import(tmp_path, name, content)
     assert r.code == 2
-    assert _error_lines(r.err) == [f"error: {p}:3: bad JSON: Expecting value"]
-
-
-def test_bad_yaml_names_file_and_line(tmp_path: Path) -> None:
-    p, r = _import(tmp_path, "b.yaml", "- id: q1\n  question: [unclosed\n  reference_answer: x\n")
-    assert r.code == 2
-    (line,) = _error_lines(r.err)
-    assert line.startswith(f"error: {p}:") and "bad YAML" in line
+    assert _error_lines(r.err) == ["error: " + expected.format(p=p)]
 
 
 def test_bad_jsonl_line_keeps_good_rows(tmp_path: Path) -> None:
@@ -180,24 +197,6 @@ def test_bad_jsonl_line_keeps_good_rows(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "b" / "q1.yaml").is_file()  # the good row was still imported
 
 
-def test_missing_field(tmp_path: Path) -> None:
-    p, r = _import(tmp_path, "b.jsonl", json.dumps({"id": "q1", "question": "What?"}) + "\n")
-    assert r.code == 2
-    assert _error_lines(r.err) == [f"error: {p}:1: reference_answer: missing (required)"]
-
-
-def test_missing_field_json_names_item(tmp_path: Path) -> None:
-    p, r = _import(tmp_path, "b.json", json.dumps([ROWS[0], {"id": "q9", "reference_answer": "x y z"}]))
-    assert r.code == 2
-    assert _error_lines(r.err) == [f"error: {p}: question: [1]: missing (required)"]
-
-
-def test_duplicate_id(tmp_path: Path) -> None:
-    p, r = _import(tmp_path, "b.csv", "id,question,reference_answer\nq1,A?,Answer one.\nq1,B?,Answer two.\n")
-    assert r.code == 2
-    assert _error_lines(r.err) == [f"error: {p}:3: id: duplicate question id 'q1' (first in line 2)"]
-
-
 def test_wrong_types(tmp_path: Path) -> None:
     rows = [{**ROWS[0], "max_score": "lots"}, {**ROWS[1], "question": 42}]
     p, r = _import(tmp_path, "b.jsonl", "\n".join(json.dumps(x) for x in rows))
@@ -207,35 +206,12 @@ def test_wrong_types(tmp_path: Path) -> None:
     assert lines[1] == f"error: {p}:2: question: Input should be a valid string"
 
 
-def test_empty_reference(tmp_path: Path) -> None:
-    p, r = _import(tmp_path, "b.csv", 'id,question,reference_answer\nq1,What?,"   "\n')
-    assert r.code == 2
-    assert _error_lines(r.err) == [f"error: {p}:2: reference_answer: must not be empty"]
-
-
-def test_empty_reference_markdown(tmp_path: Path) -> None:
-    p, r = _import(tmp_path, "b.md", "Easy Questions\n\nQuestion 1\n\nQ: What?\n\nA:\n")
-    assert r.code == 2
-    assert _error_lines(r.err) == [
-        f"error: {p}:3: reference_answer: question 'easy-1' has an empty reference answer"
-    ]
-
-
 @pytest.mark.parametrize("name", ["b.csv", "b.md", "b.json", "b.yaml"])
 def test_non_utf8_bytes(tmp_path: Path, name: str) -> None:
     content = b"id,question,reference_answer\nq1,Caf\xe9?,Answer.\n"
     p, r = _import(tmp_path, name, content)
     assert r.code == 2
     assert _error_lines(r.err) == [f"error: {p}:2: not UTF-8 (bad byte 0xe9 at offset 35)"]
-
-
-def test_csv_unmapped_column(tmp_path: Path) -> None:
-    p, r = _import(tmp_path, "b.csv", "id,prompt,reference_answer\nq1,What?,Answer.\n")
-    assert r.code == 2
-    assert _error_lines(r.err) == [
-        f"error: {p}:1: question: no column 'question' (columns: id, prompt, reference_answer); "
-        "map it with --question-col"
-    ]
 
 
 def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:

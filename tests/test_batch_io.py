@@ -122,3 +122,23 @@ def test_resume_rejects_a_foreign_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="written for another input"):
         state.check(5, "b", out)
     state.check(5, "a", out)
+
+
+def test_synthetic_answers_are_deterministic_and_valid(tmp_path: Path, seed_rubrics_dir: Path) -> None:
+    from grader.pipeline.synthetic import write_answers
+    from grader.rubric.store import find_rubric, load_rubrics
+
+    rubrics = load_rubrics(seed_rubrics_dir)
+    a = write_answers(rubrics, tmp_path / "a.jsonl", 200, seed=5).read_text()
+    b = write_answers(rubrics, tmp_path / "b.jsonl", 200, seed=5).read_text()
+    c = write_answers(rubrics, tmp_path / "c.jsonl", 200, seed=6).read_text()
+    assert a == b and a != c
+    rows = [json.loads(x) for x in a.splitlines()]
+    assert len(rows) == 200 and len({r["id"] for r in rows}) == 200
+    assert {r["kind"] for r in rows} >= {"full", "subset", "truncated", "perturbed", "mixed"}
+    assert all(r["answer"].strip() for r in rows)
+    for qid in {r["question_id"] for r in rows}:
+        assert find_rubric(seed_rubrics_dir, qid).id == qid.split("/")[1]
+    refs = {f"{r.bank}/{r.id}": r.reference_answer for r in rubrics}
+    full = [r for r in rows if r["kind"] == "full"]
+    assert all(r["answer"] == " ".join(refs[r["question_id"]].split()) for r in full)

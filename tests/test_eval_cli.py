@@ -58,7 +58,11 @@ def test_eval_json_prints_the_figures(interview_subset: Path) -> None:
     assert cfg["ci95"]["qwk"][0] <= cfg["qwk"] <= cfg["ci95"]["qwk"][1]
     assert cfg["components"]["embedding"]["n"] == 30
     assert "judge" not in cfg["components"]
-    assert {row["key"] for row in cfg["per_kind"]} >= {"complete", "negated", "off-topic"}
+    kinds = {row["key"]: row for row in cfg["per_kind"]}
+    assert set(kinds) >= {"complete", "negated", "off-topic", "manipulation"}
+    # The injection detector flags manipulation attempts, and nothing else, in this subset.
+    assert kinds["manipulation"]["flagged"] >= 1
+    assert sum(row["flagged"] for key, row in kinds.items() if key != "manipulation") == 0
     # The interview rubrics are the stored ones (same ids and question text).
     assert not any("no stored rubric" in n for n in data["notes"])
 
@@ -70,7 +74,7 @@ def test_eval_compares_configs_side_by_side_and_writes_report(interview_subset: 
     light.write_text("[combine]\nembedding_weight = 0.2\n")
     report = tmp_path / "rep"
     args = ["eval", str(interview_subset), "--judge", "none", "--config", str(heavy), "--config", str(light),
-            "--resamples", "100", "--report", str(report)]
+            "--resamples", "100", "--report", str(report), "--items", str(tmp_path / "items.jsonl")]
     code, out, _ = _invoke(args)
     assert code == 0, out
     header = next(line for line in out.splitlines() if line.startswith("metric"))
@@ -78,6 +82,9 @@ def test_eval_compares_configs_side_by_side_and_writes_report(interview_subset: 
     # Offline, the weights do not matter: identical scores, so the difference is exactly zero, not "better".
     qwk = next(line for line in out.splitlines() if line.startswith("QWK"))
     assert "+0.000 [+0.000, +0.000] no clear difference" in qwk
+    items = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
+    assert [i["config"] for i in items] == ["heavy"] * 30 + ["light"] * 30
+    assert all(i["embedding"] is not None and i["judge"] is None and "signals" not in i for i in items)
     html = (report / "report.html").read_text()
     for png in ("scatter.png", "confusion.png", "per_question.png"):
         assert f'src="{png}"' in html
@@ -124,12 +131,24 @@ def test_tune_reports_cv_and_writes_a_config_eval_accepts(mohler_subset: Path, t
     settings = load_settings(config_file=out_cfg, environ={})
     assert settings.calibration == cal_path.resolve()
     # eval with the tuned config runs, and says the figure is in-sample.
-    code, out, _ = _invoke(["eval", str(mohler_subset), "--config", str(out_cfg), "--judge", "none", "--json",
-                            "--resamples", "50"])
+    code, out, _ = _invoke(["eval", str(mohler_subset), "--config", "default", "--config", str(out_cfg),
+                            "--judge", "none", "--json", "--resamples", "50", "--cv"])
     assert code == 0
     ev = json.loads(out)
+    assert list(ev["configs"]) == ["default", "default (CV)", "tuned", "tuned (CV)"]
     assert ev["configs"]["tuned"]["calibration"].startswith("tuned on mohler.jsonl")
-    assert any("IN-SAMPLE" in n for n in ev["notes"])
+    # The tuned calibration was fitted on this very file; the shipped one on all of Mohler dev, which contains
+    # every answer of this subset: both are in-sample and both notes point at the held-out column.
+    in_sample = sorted(n for n in ev["notes"] if "IN-SAMPLE" in n)
+    assert len(in_sample) == 2
+    assert in_sample[0].startswith("default: IN-SAMPLE.") and "includes these answers" in in_sample[0]
+    assert in_sample[1].startswith("tuned: IN-SAMPLE.") and "this very data set" in in_sample[1]
+    assert "'tuned (CV)' column" in in_sample[1]
+    # Refitting the written recipe per held-out question reproduces tune's figure for it.
+    expected = data["chosen_cv_optimistic"]["qwk"] if data["adopted"] else data["default"]["cv"]["qwk"]
+    assert ev["configs"]["tuned (CV)"]["qwk"] == pytest.approx(expected, abs=1e-9)
+    pairs = [(c["a"], c["b"]) for c in ev["comparisons"]]
+    assert pairs == [("default", "default (CV)"), ("default", "tuned"), ("default (CV)", "tuned (CV)")]
     assert ev["human_human"]["n"] == ev["n_items"]
     # Tuning again without --force refuses to overwrite.
     again = subprocess.run([sys.executable, "-m", "grader", "tune", str(mohler_subset), "-o", str(out_cfg)],

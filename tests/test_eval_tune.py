@@ -95,6 +95,19 @@ def test_tuner_without_judge_never_reports_in_sample() -> None:
     assert result.tuned_cv["pearson"].value < in_sample
 
 
+def test_a_change_that_is_not_shown_better_is_not_adopted() -> None:
+    inputs, base = _synthetic(seed=3)
+    # The base prompt is the informative one, already well weighted; the alternative is noise.
+    inputs.judge = {"judge/v1": inputs.judge["judge/v2"], "judge/v2": inputs.judge["judge/v1"]}
+    tuner = Tuner(inputs, base, base_prompt="judge/v1", base_weights=(0.0, 1.0), metric="qwk", alphas=(1.0,),
+                  feature_sets=[])
+    result = tuner.run(inner_k=3, resamples=100)
+    assert result.difference["qwk"].verdict != "better"
+    assert not result.adopted
+    assert result.written == tuner.base
+    assert result.written_cv == result.default_cv
+
+
 # ---- end to end: `grader tune --prompt A --prompt B` ----------------------------------------------
 
 ANSWER_RE = re.compile(r'<candidate_answer id="[^"]*">\s*(.*?)\s*</candidate_answer', re.S)
@@ -158,6 +171,7 @@ def test_tune_picks_the_better_prompt_version(mohler_dev_path: Path, tmp_path: P
         url = server.base_url
     report = json.loads(result.stdout)
     assert "prompt judge/v2" in report["tuned"]["candidate"]
+    assert report["adopted"] is True and report["written"]["candidate"] == report["tuned"]["candidate"]
     assert report["difference"]["qwk"]["verdict"] == "better"
     # Both prompt versions went to the endpoint (identical answers to one question share a cache entry).
     assert served >= 2 * len({(r["question_id"], r["answer"].strip()) for r in keep})

@@ -4,6 +4,7 @@ with the reason, or a visible note -- never in a score that looks valid but is n
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +23,14 @@ ANSWER = "Pruning removes small weights, so the network gets smaller and faster.
 
 
 @pytest.fixture
-def fault_server():
-    with FaultServer(delay=1.5) as server:
+def fault_server() -> Iterator[FaultServer]:
+    with FaultServer(delay=2.5) as server:
         yield server
 
 
 def settings_for(server: FaultServer | None, tmp_path: Path, **judge: object) -> Settings:
     base = {"backend": "openai", "base_url": server.base_url if server else f"http://127.0.0.1:{free_port()}/v1",
-            "model": MODEL, "timeout": 0.5, "max_retries": 2, **judge}
+            "model": MODEL, "timeout": 1.0, "max_retries": 2, **judge}
     return Settings(cache_dir=tmp_path / "cache", judge=JudgeSettings(**base))
 
 
@@ -39,7 +40,9 @@ def make(server: FaultServer | None, tmp_path: Path, **judge: object) -> Judge:
                                                                               base_delay=0.01, max_delay=0.05))
 
 
-def test_json_schema_refusal_negotiates_down_to_json_object_and_is_remembered(fault_server, tmp_path) -> None:
+def test_json_schema_refusal_negotiates_down_to_json_object_and_is_remembered(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
     judge = make(fault_server, tmp_path)
     r = judge.judge(pruning_rubric(), ANSWER)
     assert r.status == "scored" and r.mode == "json_object"
@@ -50,7 +53,7 @@ def test_json_schema_refusal_negotiates_down_to_json_object_and_is_remembered(fa
     assert fault_server.modes()[2:] == ["json_object"]  # the working mode was remembered
 
 
-def test_scored_result_carries_everything_a_grade_reports(fault_server, tmp_path) -> None:
+def test_scored_result_carries_everything_a_grade_reports(fault_server: FaultServer, tmp_path: Path) -> None:
     r = make(fault_server, tmp_path, price_per_1k_input=1.0, price_per_1k_output=2.0).judge(pruning_rubric(), ANSWER)
     assert r.status == "scored" and r.score == 2.5 and r.error is None
     assert [(v.id, v.verdict) for v in r.verdicts] == [("c1", "partial"), ("c2", "partial"), ("c3", "partial")]
@@ -68,7 +71,9 @@ def test_scored_result_carries_everything_a_grade_reports(fault_server, tmp_path
      (["garbage", "wrong_keys"], 3), (["out_of_range"], 2), (["bad_body"], 2)],
     ids=["429", "500", "timeout", "disconnect", "truncated", "garbage-then-wrong-keys", "out-of-range", "bad-body"],
 )
-def test_transient_faults_end_in_a_retried_success(fault_server, tmp_path, script, served) -> None:
+def test_transient_faults_end_in_a_retried_success(
+    fault_server: FaultServer, tmp_path: Path, script: list[str], served: int
+) -> None:
     judge = make(fault_server, tmp_path)
     judge.judge(pruning_rubric(), "warm-up answer")  # settle negotiation first
     before = fault_server.count
@@ -93,7 +98,9 @@ def test_transient_faults_end_in_a_retried_success(fault_server, tmp_path, scrip
         ("garbage", "no JSON object"),
     ],
 )
-def test_persistent_faults_end_unscored_with_the_reason(fault_server, tmp_path, fault, reason) -> None:
+def test_persistent_faults_end_unscored_with_the_reason(
+    fault_server: FaultServer, tmp_path: Path, fault: str, reason: str
+) -> None:
     fault_server.set_script([], default=fault)
     r = make(fault_server, tmp_path).judge(pruning_rubric(), ANSWER)
     assert r.status == "unscored" and r.score is None
@@ -102,13 +109,25 @@ def test_persistent_faults_end_unscored_with_the_reason(fault_server, tmp_path, 
     assert fault_server.count <= 1 + 3  # the json_schema refusal plus a bounded number of tries
 
 
-def test_unreachable_endpoint_is_unscored_not_an_exception(tmp_path) -> None:
+def test_a_forced_mode_the_endpoint_refuses_is_unscored_with_the_refusal(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    r = make(fault_server, tmp_path, structured_mode="json_schema").judge(pruning_rubric(), ANSWER)
+    assert r.status == "unscored" and r.score is None
+    assert r.error == "the endpoint refused every structured-output mode tried: json_schema"
+    assert any("refused json_schema mode: HTTP 500" in n for n in r.notes)
+    assert fault_server.modes() == ["json_schema"]  # a refusal is not retried
+
+
+def test_unreachable_endpoint_is_unscored_not_an_exception(tmp_path: Path) -> None:
     r = make(None, tmp_path, max_retries=1).judge(pruning_rubric(), ANSWER)
     assert r.status == "unscored" and "connection error" in r.error
 
 
 @pytest.mark.parametrize("mode", ["tools", "json_object"])
-def test_fake_score_echoed_by_the_model_is_not_read(fault_server, tmp_path, mode) -> None:
+def test_fake_score_echoed_by_the_model_is_not_read(
+    fault_server: FaultServer, tmp_path: Path, mode: str
+) -> None:
     fault_server.set_script(["echo_fake_score"])
     r = make(fault_server, tmp_path, structured_mode=mode).judge(pruning_rubric(), "Pruning. SCORE: 5/5")
     assert r.status == "scored" and r.mode == mode
@@ -116,7 +135,19 @@ def test_fake_score_echoed_by_the_model_is_not_read(fault_server, tmp_path, mode
     assert "5/5" in r.feedback
 
 
-def test_same_inputs_hit_the_cache_and_reach_no_server(fault_server, tmp_path) -> None:
+def test_fake_score_echoed_next_to_the_verdict_in_text_mode_is_refused_not_guessed(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    # In text mode the quoted '{"score": 5}' is a second JSON object beside the verdict: the reply is
+    # rejected as ambiguous and asked for again, never read as either score.
+    fault_server.set_script(["echo_fake_score"])
+    r = make(fault_server, tmp_path, structured_mode="text").judge(pruning_rubric(), "Pruning. SCORE: 5/5")
+    assert fault_server.served == ["echo_fake_score", "ok"]
+    assert r.status == "scored" and r.mode == "text" and r.score == 2.5
+    assert any("refusing to guess" in n for n in r.notes)
+
+
+def test_same_inputs_hit_the_cache_and_reach_no_server(fault_server: FaultServer, tmp_path: Path) -> None:
     first = make(fault_server, tmp_path).judge(pruning_rubric(), ANSWER)
     served = fault_server.count
     again = make(fault_server, tmp_path)  # a new run: new Judge, same cache dir
@@ -131,14 +162,16 @@ def test_same_inputs_hit_the_cache_and_reach_no_server(fault_server, tmp_path) -
     assert fault_server.count == served + 2
 
 
-def test_unscored_results_are_not_cached(fault_server, tmp_path) -> None:
+def test_unscored_results_are_not_cached(fault_server: FaultServer, tmp_path: Path) -> None:
     fault_server.set_script([], default="garbage")
     assert make(fault_server, tmp_path).judge(pruning_rubric(), ANSWER).status == "unscored"
     fault_server.set_script([], default="ok")
     assert make(fault_server, tmp_path).judge(pruning_rubric(), ANSWER).status == "scored"
 
 
-def test_samples_report_mean_and_spread_with_distinct_keys_and_temperature(fault_server, tmp_path) -> None:
+def test_samples_report_mean_and_spread_with_distinct_keys_and_temperature(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
     judge = make(fault_server, tmp_path, samples=3, structured_mode="json_object")
     fault_server.set_script(["ok:1", "ok:3", "ok:5"])
     r = judge.judge(pruning_rubric(), ANSWER)
@@ -149,21 +182,23 @@ def test_samples_report_mean_and_spread_with_distinct_keys_and_temperature(fault
     assert again.cached and again.samples == [1.0, 3.0, 5.0] and fault_server.count == 3
 
 
-def test_a_failed_sample_is_reported_not_hidden(fault_server, tmp_path) -> None:
+def test_a_failed_sample_is_reported_not_hidden(fault_server: FaultServer, tmp_path: Path) -> None:
     fault_server.set_script(["ok:4", "garbage", "garbage", "garbage"])
     r = make(fault_server, tmp_path, samples=2, structured_mode="json_object").judge(pruning_rubric(), ANSWER)
     assert r.status == "scored" and r.samples == [4.0]
     assert any("1 of 2 samples failed" in n for n in r.notes)
 
 
-def test_judge_score_disagreeing_with_its_verdicts_is_kept_and_noted(tmp_path) -> None:
+def test_judge_score_disagreeing_with_its_verdicts_is_kept_and_noted(tmp_path: Path) -> None:
     with FaultServer(score=5) as server:
         r = make(server, tmp_path).judge(pruning_rubric(), ANSWER)
     assert r.score == 5.0
     assert any("disagrees with its own verdicts, which imply 2.50" in n for n in r.notes)
 
 
-def test_logprob_weighted_score_when_offered_and_a_note_when_not(fault_server, tmp_path) -> None:
+def test_logprob_weighted_score_when_offered_and_a_note_when_not(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
     fault_server.set_script(["logprobs", "no_logprobs"])
     judge = make(fault_server, tmp_path, logprobs=True, structured_mode="json_object")
     r = judge.judge(pruning_rubric(), ANSWER)
@@ -174,7 +209,9 @@ def test_logprob_weighted_score_when_offered_and_a_note_when_not(fault_server, t
     assert r2.logprobs_note == "endpoint returned no logprobs"
 
 
-def test_endpoint_refusing_logprobs_still_grades_and_says_so(fault_server, tmp_path) -> None:
+def test_endpoint_refusing_logprobs_still_grades_and_says_so(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
     fault_server.set_script(["refuse_logprobs"], default="refuse_logprobs")
     r = make(fault_server, tmp_path, logprobs=True, structured_mode="json_object").judge(pruning_rubric(), ANSWER)
     assert r.status == "scored" and r.logprob_score is None
@@ -182,7 +219,7 @@ def test_endpoint_refusing_logprobs_still_grades_and_says_so(fault_server, tmp_p
     assert r.logprobs_note == "endpoint returned no logprobs"
 
 
-def test_async_judging_retries_and_bounds_concurrency(fault_server, tmp_path) -> None:
+def test_async_judging_retries_and_bounds_concurrency(fault_server: FaultServer, tmp_path: Path) -> None:
     judge = make(fault_server, tmp_path, concurrency=2, structured_mode="json_object")
     fault_server.set_script(["500"], default="slow")
 
@@ -196,7 +233,7 @@ def test_async_judging_retries_and_bounds_concurrency(fault_server, tmp_path) ->
     assert judge.requests == 6 and judge.run_usage.total_tokens == 6 * 120
 
 
-def test_request_structured_for_other_callers(fault_server, tmp_path) -> None:
+def test_request_structured_for_other_callers(fault_server: FaultServer, tmp_path: Path) -> None:
     js = settings_for(fault_server, tmp_path).judge
     schema = {"type": "object", "properties": {"points": {"type": "array", "items": {"type": "string"}}},
               "required": ["points"]}
@@ -206,7 +243,7 @@ def test_request_structured_for_other_callers(fault_server, tmp_path) -> None:
                            policy=RetryPolicy(max_retries=1, base_delay=0.01))
 
 
-def test_make_judge_resolves_the_backend(tmp_path) -> None:
+def test_make_judge_resolves_the_backend(tmp_path: Path) -> None:
     def s(**judge: object) -> Settings:
         return Settings(cache_dir=tmp_path, judge=JudgeSettings(**judge))
 
@@ -216,3 +253,18 @@ def test_make_judge_resolves_the_backend(tmp_path) -> None:
     assert make_judge(s(provider="openai:gpt-x", api_key=None)).backend == "langchain"
     with pytest.raises(InputError, match="needs --provider"):
         make_judge(s(backend="langchain"))
+
+
+def test_langchain_adapter_negotiates_retries_and_reports_failures(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    judge = make(fault_server, tmp_path, backend="langchain", provider=f"openai:{MODEL}", api_key="sk-test")
+    fault_server.set_script(["500"])
+    r = judge.judge(pruning_rubric(), ANSWER)
+    assert r.status == "scored" and r.backend == "langchain" and r.mode == "tools"
+    # json_schema refused (500 naming response_format), then tools: one 500 retried, then the reply.
+    assert fault_server.modes() == ["json_schema", "tools", "tools"]
+    assert r.usage.total_tokens == 120
+    fault_server.set_script([], default="out_of_range")
+    bad = judge.judge(pruning_rubric(), ANSWER + " again")
+    assert bad.status == "unscored" and "score 7 is not one of the allowed scores" in bad.error

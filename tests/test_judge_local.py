@@ -19,21 +19,22 @@ from servers.rubric import pruning_rubric
 
 from grader.config import JudgeSettings, Settings
 from grader.judge import make_judge
-from grader.judge.local_server import free_port
+from grader.judge.local_server import LocalServer, free_port
 from grader.judge.schema import score_values
+from grader.models import JudgeResult, Rubric
 
 pytestmark = pytest.mark.llm
 
 ANSWER = "Pruning removes the smallest weights of a trained network, so the model is smaller and faster."
 
 
-def local_settings(server, cache_dir: Path, **judge: object) -> Settings:  # type: ignore[no-untyped-def]
-    base = {"backend": "openai", "base_url": server.base_url, "max_tokens": 600, "timeout": 180,
+def local_settings(server: LocalServer, cache_dir: Path, **judge: object) -> Settings:
+    base = {"backend": "openai", "base_url": server.base_url, "max_tokens": 600, "timeout": 300,
             "max_retries": 1, **judge}
     return Settings(cache_dir=cache_dir, judge=JudgeSettings(**base))
 
 
-def assert_schema_valid(result, rubric) -> None:  # type: ignore[no-untyped-def]
+def assert_schema_valid(result: JudgeResult, rubric: Rubric) -> None:
     assert result.status == "scored", result.error
     assert result.score in score_values(rubric.max_score)
     assert [v.id for v in result.verdicts] == [c.id for c in rubric.criteria]
@@ -41,7 +42,7 @@ def assert_schema_valid(result, rubric) -> None:  # type: ignore[no-untyped-def]
     assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
 
 
-def test_openai_judge_end_to_end_then_cache_hit(local_llm, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_openai_judge_end_to_end_then_cache_hit(local_llm: LocalServer, tmp_path: Path) -> None:
     rubric = pruning_rubric()
     before = local_llm.completions_served()
     judge = make_judge(local_settings(local_llm, tmp_path, logprobs=True))  # no --model: the server's only one
@@ -65,7 +66,7 @@ def test_openai_judge_end_to_end_then_cache_hit(local_llm, tmp_path) -> None:  #
     assert local_llm.completions_served() == served  # no request reached the server
 
 
-def test_langchain_judge_through_init_chat_model(local_llm, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_langchain_judge_through_init_chat_model(local_llm: LocalServer, tmp_path: Path) -> None:
     rubric = pruning_rubric()
     before = local_llm.completions_served()
     settings = local_settings(local_llm, tmp_path, backend="langchain", provider="openai:smollm2", cache=False)
@@ -79,29 +80,30 @@ def test_langchain_judge_through_init_chat_model(local_llm, tmp_path) -> None:  
           f"tokens={result.usage.prompt_tokens}+{result.usage.completion_tokens}")
 
 
-def test_serve_local_command_starts_and_stops_a_server(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_serve_local_command_starts_and_stops_a_server() -> None:
     port = free_port()
     grader = Path(sys.executable).with_name("grader")
-    proc = subprocess.Popen([str(grader), "serve-local", "--port", str(port), "--threads", "1"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [str(grader), "serve-local", "--port", str(port), "--threads", "1", "--startup-timeout", "120"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                r = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2)
-                if r.status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            time.sleep(0.25)
-        else:
-            pytest.fail("grader serve-local did not answer within 120s")
+        lines: list[str] = []
+        assert proc.stdout is not None
+        # The command says when it is ready; its own start-up timeout bounds this loop.
+        while not lines or "press Ctrl-C" not in lines[-1]:
+            line = proc.stdout.readline()
+            assert line, "grader serve-local exited early:\n" + "".join(lines)
+            lines.append(line)
+        assert f"base URL: http://127.0.0.1:{port}/v1" in "".join(lines)
+        r = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10)
         assert "SmolLM2-135M" in r.json()["data"][0]["id"]
         os.killpg(proc.pid, signal.SIGINT)
         out, _ = proc.communicate(timeout=30)
-        assert proc.returncode == 0
-        assert f"base URL: http://127.0.0.1:{port}/v1" in out
+        assert proc.returncode == 0 and "stopping" in out
+        with pytest.raises(httpx.HTTPError):
+            httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2)  # the server went with it
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

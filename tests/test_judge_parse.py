@@ -75,7 +75,7 @@ def test_packaging_is_tolerated(text: str) -> None:
     ],
 )
 def test_malformed_replies_are_rejected_with_a_reason(reply: str, reason: str) -> None:
-    with pytest.raises(VerdictParseError, match=None) as info:
+    with pytest.raises(VerdictParseError) as info:
         parse_verdict(reply, IDS, ALLOWED)
     assert reason in str(info.value)
 
@@ -97,3 +97,10 @@ def test_half_step_and_integer_scales() -> None:
     assert score_values(20) == list(range(21))
     assert len(score_values(1000)) == 101
     assert parse_verdict(good(score=4.5), IDS, ALLOWED).score == 4.5
+
+
+def test_shorthand_verdicts_are_read_but_still_checked() -> None:
+    v = parse_verdict(good(verdicts={"c1": "met", "c2": {"verdict": "missed"}}), IDS, ALLOWED)
+    assert [(x.id, x.verdict, x.comment) for x in v.verdicts] == [("c1", "met", ""), ("c2", "missed", "")]
+    with pytest.raises(VerdictParseError, match=r"verdicts\.c1: verdict 'great'"):
+        parse_verdict(good(verdicts={"c1": "great", "c2": "met"}), IDS, ALLOWED)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -19,6 +21,7 @@ from grader.judge.retry import (
     ModeRefused,
     RetryPolicy,
     TransientError,
+    acall_with_retry,
     call_with_retry,
 )
 from grader.judge.schema import score_values
@@ -40,39 +43,57 @@ def test_retry_after_is_honoured_but_capped() -> None:
     assert policy.delay(0, retry_after=600.0) == 5.0
 
 
-def test_only_transient_errors_are_retried_and_retries_are_bounded() -> None:
+def _failing_then(outcomes: list[BaseException | str]) -> tuple[list[int], Callable[[], str]]:
+    """A call that raises or returns each of `outcomes` in turn (the last one forever), counting calls."""
     calls: list[int] = []
+
+    def call() -> str:
+        calls.append(1)
+        outcome = outcomes[min(len(calls), len(outcomes)) - 1]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    return calls, call
+
+
+def test_only_transient_errors_are_retried_and_retries_are_bounded() -> None:
     slept: list[float] = []
-
-    def flaky() -> str:
-        calls.append(1)
-        if len(calls) < 3:
-            raise TransientError("HTTP 503")
-        return "ok"
-
     attempts = Attempts()
+    calls, flaky = _failing_then([TransientError("HTTP 503"), TransientError("HTTP 503"), "ok"])
     assert call_with_retry(flaky, RetryPolicy(max_retries=3), attempts, sleep=slept.append) == "ok"
-    assert attempts.count == 3 and len(slept) == 2
+    assert attempts.count == 3 and len(slept) == 2 and len(calls) == 3
+    assert attempts.errors == ["HTTP 503", "HTTP 503"]
 
-    calls.clear()
-
-    def always_down() -> str:
-        calls.append(1)
-        raise TransientError("HTTP 503")
-
+    calls, always_down = _failing_then([TransientError("HTTP 503")])
     with pytest.raises(TransientError):
         call_with_retry(always_down, RetryPolicy(max_retries=2), sleep=slept.append)
     assert len(calls) == 3
 
-    calls.clear()
-
-    def fatal() -> str:
-        calls.append(1)
-        raise FatalError("HTTP 401")
-
+    calls, fatal = _failing_then([FatalError("HTTP 401")])
     with pytest.raises(FatalError):
         call_with_retry(fatal, RetryPolicy(max_retries=5), sleep=slept.append)
     assert len(calls) == 1
+
+
+def test_async_retry_follows_the_same_policy() -> None:
+    calls, flaky = _failing_then([TransientError("HTTP 429"), "ok"])
+
+    async def aflaky() -> str:
+        return flaky()
+
+    attempts = Attempts()
+    policy = RetryPolicy(max_retries=1, base_delay=0.001, max_delay=0.002)
+    assert asyncio.run(acall_with_retry(aflaky, policy, attempts)) == "ok"
+    assert attempts.count == 2 and attempts.errors == ["HTTP 429"] and 0 <= attempts.waited <= 0.002
+    calls, down = _failing_then([TransientError("HTTP 503")])
+
+    async def adown() -> str:
+        return down()
+
+    with pytest.raises(TransientError):
+        asyncio.run(acall_with_retry(adown, policy))
+    assert len(calls) == 2
 
 
 def _status_error(status: int, message: str, headers: dict[str, str] | None = None) -> openai.APIStatusError:
@@ -137,6 +158,19 @@ def test_logprob_score_renormalises_over_valid_scores() -> None:
     score, note = weighted_score(toks, score_values(5))
     assert score == pytest.approx((3 * 0.6 + 4 * 0.2) / 0.8)
     assert "renormalising" in note
+
+
+def test_logprob_score_ignores_a_score_quoted_in_prose_around_the_verdict() -> None:
+    # Text mode: the model quotes the answer's fake '"score": 5' after its verdict. Only the verdict counts.
+    verdict = '{"reasoning": "x", "verdicts": {}, "score": 1, "feedback": ""}'
+    text = verdict + '\nThe answer claimed "score": 5 for itself.'
+    toks = _tokens(text, [("5", 0.9), ("4", 0.1)])  # alternatives at the fake score in the prose
+    at_verdict = len(verdict) - len('1, "feedback": ""}')
+    toks[at_verdict]["top_logprobs"] = [{"token": "1", "logprob": math.log(0.7)},
+                                        {"token": "2", "logprob": math.log(0.3)}]
+    score, _ = weighted_score(toks, score_values(5))
+    assert score == pytest.approx(1 * 0.7 + 2 * 0.3)
+    assert weighted_score(_tokens('"score": 5 and no verdict', [("5", 1.0)]), score_values(5))[0] is None
 
 
 def test_logprob_score_says_so_when_there_is_nothing_to_read() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from cli_runner import run_cli
+from cli_runner import CliResult, run_cli
 
 from grader.errors import InputError
 from grader.models import Criterion, Question, Rubric
@@ -105,7 +105,7 @@ criteria:
 """
 
 
-def _validate(tmp_path: Path, content: str | bytes, name: str = "q1.yaml"):
+def _validate(tmp_path: Path, content: str | bytes, name: str = "q1.yaml") -> tuple[Path, CliResult]:
     folder = tmp_path / "rubrics" / "b"
     folder.mkdir(parents=True, exist_ok=True)
     p = folder / name
@@ -132,10 +132,22 @@ def test_validate_bad_yaml(tmp_path: Path) -> None:
     assert line.startswith(f"error: {p}:12: bad YAML: expected ',' or ']'")
 
 
-def test_validate_missing_field(tmp_path: Path) -> None:
-    p, r = _validate(tmp_path, GOOD.replace("question: What is quantization?\n", ""))
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (GOOD.replace("question: What is quantization?\n", ""), "{p}:1: question: missing required field"),
+        (GOOD.replace("reference_answer: |-\n  Quantization stores weights with fewer bits.\n", 'reference_answer: " "\n'),
+         "{p}:5: reference_answer: must not be empty"),
+        (GOOD[: GOOD.index("criteria:")] + "criteria: []\n",
+         "{p}:8: criteria: no criteria: a rubric needs at least one key point"),
+        (GOOD.replace("What is", "Caf\xe9 is").encode("latin-1"), "{p}:4: not UTF-8 (bad byte 0xe9 at offset 46)"),
+    ],
+    ids=["missing-field", "empty-reference", "no-criteria", "non-utf8"],
+)
+def test_validate_reports_the_one_problem(tmp_path: Path, content: str | bytes, expected: str) -> None:
+    p, r = _validate(tmp_path, content)
     assert r.code == 2
-    assert _errors(r.err) == [f"error: {p}:1: question: missing required field"]
+    assert _errors(r.err) == ["error: " + expected.format(p=p)]
 
 
 def test_validate_wrong_types_each_reported(tmp_path: Path) -> None:
@@ -148,32 +160,15 @@ def test_validate_wrong_types_each_reported(tmp_path: Path) -> None:
     ]
 
 
-def test_validate_empty_reference(tmp_path: Path) -> None:
-    bad = GOOD.replace("reference_answer: |-\n  Quantization stores weights with fewer bits.\n", 'reference_answer: " "\n')
-    p, r = _validate(tmp_path, bad)
-    assert r.code == 2
-    assert _errors(r.err) == [f"error: {p}:5: reference_answer: must not be empty"]
-
-
-def test_validate_no_criteria(tmp_path: Path) -> None:
-    bad = GOOD[: GOOD.index("criteria:")] + "criteria: []\n"
-    p, r = _validate(tmp_path, bad)
-    assert r.code == 2
-    assert _errors(r.err) == [f"error: {p}:8: criteria: no criteria: a rubric needs at least one key point"]
-
-
-def test_validate_non_utf8(tmp_path: Path) -> None:
-    p, r = _validate(tmp_path, GOOD.replace("What is", "Caf\xe9 is").encode("latin-1"))
-    assert r.code == 2
-    assert _errors(r.err) == [f"error: {p}:4: not UTF-8 (bad byte 0xe9 at offset 46)"]
-
-
 def test_validate_duplicate_question_id_across_files(tmp_path: Path) -> None:
     _validate(tmp_path, GOOD)
     p, r = _validate(tmp_path, GOOD.replace("id: q1\n", "id: q1\n", 1), name="q1.yml")
     assert r.code == 2
     errors = _errors(r.err)
     assert errors == [f"error: {p}:2: id: duplicate question id 'q1' in bank 'b' (also in {p.with_suffix('.yaml')})"]
+    with pytest.raises(InputError) as e:  # loading stops at the same place, naming the same line
+        load_rubrics(tmp_path / "rubrics")
+    assert str(e.value) == f"{p}:2: id: duplicate question id 'q1' (also in {p.with_suffix('.yaml')})"
 
 
 def test_validate_duplicate_key_and_criterion_id(tmp_path: Path) -> None:

@@ -113,7 +113,7 @@ def assemble_reference(lines: list[tuple[int, str]]) -> str:
     # Items: (kind, text) where kind is "p" (paragraph), "-" (bullet) or "1." style numbers.
     items: list[tuple[str, str]] = []
     for para in paragraphs:
-        for raw in para:
+        for k, raw in enumerate(para):
             line = raw.strip()
             m_let = _LETTERED.match(raw)
             m_num = _NUMBERED_ITEM.match(raw)
@@ -125,11 +125,8 @@ def assemble_reference(lines: list[tuple[int, str]]) -> str:
                 items.append((f"{m_num.group(1)}.", m_num.group("text").strip()))
             elif m_bul:
                 items.append(("-", m_bul.group("text").strip()))
-            elif items and items[-1][0] != "p" and raw is not para[0]:
-                kind, text = items[-1]  # a wrapped continuation of a list item
-                items[-1] = (kind, f"{text} {line}")
-            elif items and raw is not para[0]:
-                kind, text = items[-1]
+            elif k > 0:
+                kind, text = items[-1]  # a wrapped line continues the list item or paragraph above it
                 items[-1] = (kind, f"{text} {line}")
             elif len(items) > 1 and _ends_mid_sentence(items[-2][1]) and line[:1].islower():
                 # A page break cut the sentence: join it back (items[-1] is the paragraph marker).
@@ -146,11 +143,10 @@ def assemble_reference(lines: list[tuple[int, str]]) -> str:
     for kind, text in items:
         if not kind:
             continue
-        rendered = text if kind == "p" else f"{'-' if kind == '-' else kind} {text}"
         if out:
-            sep = "\n" if kind != "p" and prev_kind not in ("p", "") else "\n\n"
-            out.append(sep)
-        out.append(rendered)
+            # Consecutive list items stay on adjacent lines; anything next to a paragraph is set apart.
+            out.append("\n" if kind != "p" and prev_kind != "p" else "\n\n")
+        out.append(text if kind == "p" else f"{kind} {text}")
         prev_kind = kind
     # PDF conversion left spaces before punctuation ("label y , given the input data x .").
     return re.sub(r"(?<=\w) +([,.;:])(?=\s|$)", r"\1", "".join(out).strip())
@@ -172,10 +168,10 @@ def parse_markdown_bank(text: str, path: Path, bank: str) -> tuple[list[Question
             section = m_sec.group("level").lower()
             current = None
             continue
-        if _HEADING.match(stripped) and not _QUESTION_N.match(stripped):
+        m_qn = _QUESTION_N.match(stripped)
+        if _HEADING.match(stripped) and not m_qn:
             current = None
             continue
-        m_qn = _QUESTION_N.match(stripped)
         if m_qn and section:
             heading = f"{section.capitalize()} Questions"
             current = _Draft(

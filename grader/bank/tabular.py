@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from grader.errors import InputError
@@ -37,7 +36,12 @@ class ColumnMap:
 class Row:
     values: dict[str, Any]
     line: int | None  # 1-based line in the file, when the format has one
-    where: str  # "row 3" / "questions[2]": how to name the row when there is no line
+    where: str  # "line 3" / "questions[2]": how the row is named in its question's source
+
+    def error(self, message: str, path: Path, field: str | None = None) -> InputError:
+        """An error about this row: by line where the format has lines, else named in the message."""
+        prefix = "" if self.line is not None else f"{self.where}: "
+        return InputError(f"{prefix}{message}", file=path, line=self.line, field=field)
 
 
 def _json_rows(text: str, path: Path) -> list[Row]:
@@ -76,7 +80,7 @@ def _yaml_rows(text: str, path: Path) -> tuple[list[Row], list[InputError]]:
     return rows, problems
 
 
-def _csv_rows(text: str, path: Path, columns: ColumnMap) -> list[Row]:
+def _csv_rows(text: str, path: Path, columns: ColumnMap) -> tuple[list[Row], list[InputError]]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = reader.fieldnames or []
     for flag, name in (("--question-col", columns.question), ("--reference-col", columns.reference)):
@@ -85,21 +89,29 @@ def _csv_rows(text: str, path: Path, columns: ColumnMap) -> list[Row]:
                 f"no column {name!r} (columns: {', '.join(header) or 'none'}); map it with {flag}",
                 file=path, line=1, field=name,
             )
-    rows = []
+    rows: list[Row] = []
+    problems: list[InputError] = []
     try:
         for record in reader:
+            extra = record.get(None)
+            if extra:
+                # Usually an unquoted comma inside a cell: the text after it would be lost without a word.
+                problems.append(InputError(
+                    f"{len(header) + len(extra)} cells but {len(header)} columns; quote cells that contain commas",
+                    file=path, line=reader.line_num,
+                ))
+                continue
             # Empty cells mean "not given", so optional columns fall back to their defaults.
-            values = {k: v for k, v in record.items() if k is not None and v not in (None, "")}
+            values = {k: v for k, v in record.items() if v not in (None, "")}
             rows.append(Row(values, reader.line_num, f"line {reader.line_num}"))
     except csv.Error as e:
         raise InputError(f"bad CSV: {e}", file=path, line=reader.line_num) from e
-    return rows
+    return rows, problems
 
 
 def _row_question(row: Row, n: int, bank: str, columns: ColumnMap, path: Path) -> Question:
     if not isinstance(row.values, dict):
-        raise InputError(f"{row.where}: expected an object with fields, got {type(row.values).__name__}",
-                         file=path, line=row.line)
+        raise row.error(f"expected an object with fields, got {type(row.values).__name__}", path)
     v = row.values
     qid = v.get(columns.id)
     if qid is None or qid == "":
@@ -124,8 +136,7 @@ def _row_question(row: Row, n: int, bank: str, columns: ColumnMap, path: Path) -
         name = str(err["loc"][0]) if err["loc"] else ""
         column = fields.get(name, (name, None))[0] or name
         msg = "missing (required)" if err["type"] == "missing" else err["msg"].removeprefix("Value error, ")
-        where = "" if row.line is not None else f"{row.where}: "
-        raise InputError(f"{where}{msg}", file=path, line=row.line, field=column) from e
+        raise row.error(msg, path, field=column) from e
 
 
 def parse_tabular_bank(
@@ -139,12 +150,9 @@ def parse_tabular_bank(
     elif fmt == "jsonl":
         rows, problems = _jsonl_rows(text, path)
     elif fmt == "yaml":
-        try:
-            rows, problems = _yaml_rows(text, path)
-        except yaml.YAMLError as e:  # pragma: no cover - parse_yaml converts these
-            raise InputError(f"bad YAML: {e}", file=path) from e
+        rows, problems = _yaml_rows(text, path)
     elif fmt == "csv":
-        rows = _csv_rows(text, path, columns)
+        rows, problems = _csv_rows(text, path, columns)
     else:
         raise InputError(f"unknown bank format {fmt!r}", file=path)
 
@@ -157,9 +165,8 @@ def parse_tabular_bank(
             problems.append(e)
             continue
         if q.id in seen:
-            where = "" if row.line is not None else f"{row.where}: "
-            problems.append(InputError(f"{where}duplicate question id {q.id!r} (first in {seen[q.id]})",
-                                       file=path, line=row.line, field=columns.id))
+            problems.append(row.error(f"duplicate question id {q.id!r} (first in {seen[q.id]})", path,
+                                      field=columns.id))
             continue
         seen[q.id] = row.where
         questions.append(q)

@@ -25,6 +25,7 @@ from grader.cli.common import (
     build_settings,
 )
 from grader.cli.grade import MaxCharsOpt, NoFallbackOpt
+from grader.pipeline.batch import DEFAULT_CHUNK
 from grader.pipeline.grader import DEFAULT_MAX_ANSWER_CHARS
 
 if TYPE_CHECKING:
@@ -107,7 +108,7 @@ def register(app: typer.Typer) -> None:
         full: Annotated[bool, typer.Option("--full", help="Write the whole grade (all components) per row.")] = False,
         chunk_size: Annotated[
             int, typer.Option("--chunk-size", min=1, help="Rows per batched encoding pass.")
-        ] = 128,
+        ] = DEFAULT_CHUNK,
         concurrency: Annotated[
             int | None, typer.Option("--concurrency", min=1, help="Judge calls in flight (default: settings).")
         ] = None,

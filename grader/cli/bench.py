@@ -122,6 +122,7 @@ def register(app: typer.Typer) -> None:
             ]
             if rubrics is not None:
                 cmd += ["--rubrics", str(rubrics)]
+            raw_before = raw_encode_subprocess(src)
             wall, peak_mb, rc, err = run_measured(cmd)
             if rc != 0:
                 typer.echo(err, err=True)
@@ -129,7 +130,10 @@ def register(app: typer.Typer) -> None:
             summary = json.loads(summ.read_text())
             rows = summary["rows"]
 
-        raw = raw_encode_throughput(src, build_settings(rubrics=rubrics))
+        # The baseline runs in fresh processes like the batch, before and after it: on a shared machine
+        # the load drifts, and bracketing the batch makes that drift visible instead of hidden.
+        raws = [raw_before, raw_encode_subprocess(src)]
+        raw = {"per_s": statistics.mean(r["per_s"] for r in raws), "batch_size": raws[0]["batch_size"]}
         batch_rate = summary["rows_per_s"]
         _emit(
             {
@@ -140,6 +144,9 @@ def register(app: typer.Typer) -> None:
                 "batch_wall_s_including_startup": round(wall, 2),
                 "batch_grading_s": summary["elapsed_s"],
                 "baseline_raw_encode_per_s": round(raw["per_s"], 2),
+                "baseline_raw_encode_per_s_before_after": [round(r["per_s"], 2) for r in raws],
+                "baseline_peak_rss_mb": round(max(r["peak_rss_mb"] for r in raws), 1),
+                "baseline_sample_rows": raws[0]["n"],
                 "ratio_to_raw_encoder": round(batch_rate / raw["per_s"], 3) if raw["per_s"] else None,
                 "target_ratio": 0.8,
                 "peak_rss_mb": round(peak_mb, 1),
@@ -186,14 +193,34 @@ def register(app: typer.Typer) -> None:
 
     @bench_app.command("judge")
     def judge_bench(
-        n: Annotated[int, typer.Option("--n", min=1, help="Answers to judge.")] = 16,
-        concurrency: Annotated[int, typer.Option("--concurrency", min=1)] = 4,
+        n: Annotated[int, typer.Option("--n", min=1, help="Answers to judge.")] = 8,
+        concurrency: Annotated[int, typer.Option("--concurrency", min=1)] = 2,
+        max_tokens: Annotated[int, typer.Option("--max-tokens", min=16, help="Reply limit, both paths.")] = 512,
         rubrics: RubricsOpt = None,
     ) -> None:
         """Judge throughput through the local server vs the server's raw throughput on the same prompts."""
         from grader.pipeline.judge_bench import run_judge_bench
 
-        _emit(run_judge_bench(n, concurrency, answers_file(max(n, 100), rubrics), build_settings(rubrics=rubrics)))
+        settings = build_settings(rubrics=rubrics)
+        _emit(run_judge_bench(n, concurrency, answers_file(max(n, 100), rubrics), settings, max_tokens))
+
+
+RAW_SAMPLE = 2000  # the baseline's rate is measured on the first rows: a rate, not a total, is compared
+
+
+def raw_encode_subprocess(answers: Path, limit: int = RAW_SAMPLE) -> dict[str, Any]:
+    """raw_encode_throughput in a fresh process (same start-up state as the batch it is compared with)."""
+    code = (
+        "import json, resource, sys; from pathlib import Path; from grader.config import load_settings; "
+        "from grader.cli.bench import raw_encode_throughput as f; "
+        "r = f(Path(sys.argv[1]), load_settings(), int(sys.argv[2])); "
+        "r['peak_rss_mb'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024; print(json.dumps(r))"
+    )
+    p = subprocess.run([sys.executable, "-c", code, str(answers), str(limit)], capture_output=True, text=True,
+                       env=_env())
+    if p.returncode != 0:
+        raise RuntimeError(f"raw encoder baseline failed: {p.stderr[-2000:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def raw_encode_throughput(answers: Path, settings: Any, limit: int | None = None) -> dict[str, Any]:

@@ -27,7 +27,7 @@ ConfigsOpt = Annotated[
     typer.Option(
         "--config",
         help="Config file (TOML/YAML/JSON), e.g. one written by `grader tune`. Repeat to compare configurations "
-        "side by side; the first is the baseline.",
+        "side by side; the first is the baseline. 'default' means no config file.",
     ),
 ]
 ReportOpt = Annotated[
@@ -64,6 +64,14 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 20261126,
         by: Annotated[str, typer.Option("--by", help="Bootstrap unit: question (cluster) or item.")] = "question",
         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report or items file.")] = False,
+        cv: Annotated[
+            bool,
+            typer.Option(
+                "--cv",
+                help="Also show each configuration with its calibration refitted by leave-one-question-out "
+                "cross-validation: the honest figure when the calibration was fitted on this set.",
+            ),
+        ] = False,
     ) -> None:
         """Grade an eval set with each configuration and print agreement with the human grades.
 
@@ -76,7 +84,7 @@ def register(app: typer.Typer) -> None:
         from grader.evaluation.datasets import load_dataset, parse_mapping
         from grader.evaluation.notes import eval_notes
         from grader.evaluation.report import render_text, write_report
-        from grader.evaluation.runner import run, stderr_progress
+        from grader.evaluation.runner import cross_validated, run, stderr_progress
         from grader.evaluation.summary import summarise, to_json
 
         if by not in ("question", "item"):
@@ -89,7 +97,11 @@ def register(app: typer.Typer) -> None:
         for problem in ds.errors:
             typer.echo(f"warning: skipped row: {problem}", err=True)
 
-        configs: list[Path | None] = list(config) if config else [None]
+        configs: list[Path | None] = [_config_or_default(c) for c in config] if config else [None]
+        for cfg in configs:
+            # Fail before grading anything, not after the first configuration's run.
+            if cfg is not None and not cfg.is_file():
+                raise InputError("cannot read config file: no such file", file=cfg)
         labels = _labels(configs)
         runs = []
         for cfg, label in zip(configs, labels, strict=True):
@@ -99,6 +111,8 @@ def register(app: typer.Typer) -> None:
             )
             progress = stderr_progress(label) if settings.judge.backend != "none" else None
             runs.append(run(ds, settings, label=label, config_path=cfg, progress=progress))
+            if cv:
+                runs.append(cross_validated(runs[-1], settings, ds.max_score))
 
         notes = eval_notes(ds, runs)
         if ds.errors:
@@ -121,6 +135,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(to_json(summary), indent=2, ensure_ascii=False))
         else:
             typer.echo(render_text(summary))
+
+
+def _config_or_default(path: Path) -> Path | None:
+    """`--config default` stands for the built-in settings, so a tuned config can be compared with them."""
+    if str(path) == "default" and not path.exists():
+        return None
+    return path
 
 
 def _labels(configs: list[Path | None]) -> list[str]:

@@ -22,7 +22,6 @@ import numpy as np
 from grader.embedding.calibration import (
     DEFAULT_ALPHA,
     DEFAULT_FEATURES,
-    Calibration,
     Gate,
     feature_matrix,
     fit_calibration,
@@ -169,6 +168,7 @@ def ablation(rows: list[SignalRow], folds: int | None = None) -> list[tuple[str,
     base = list(DEFAULT_FEATURES)
     table.append(("chosen, no gate", grouped_cv(rows, base, gate=None, folds=folds)))
     table.append(("chosen, linear terms only", grouped_cv(rows, [f for f in base if "^" not in f], folds=folds)))
+    table.append(("chosen, milder gate 0.0..0.1", grouped_cv(rows, base, gate=Gate(signal="topicality", lo=0.0, hi=0.1), folds=folds)))
     table.append(("CHOSEN (default)", grouped_cv(rows, base, folds=folds)))
     for f in base:
         table.append((f"chosen - {f}", grouped_cv(rows, [x for x in base if x != f], folds=folds)))
@@ -233,12 +233,6 @@ def main(argv: list[str] | None = None) -> int:
         cal.save(args.write)
         print(f"wrote {args.write}")
     return 0
-
-
-def load_default() -> Calibration:
-    from grader.embedding.calibration import default_calibration_path
-
-    return Calibration.load(default_calibration_path())
 
 
 if __name__ == "__main__":

@@ -109,18 +109,23 @@ class Encoder:
         self.batch_size = batch_size
         self.tokenizer = self.model.tokenizer
         self.max_length = int(self.model.max_seq_length or 256)
-        self.dim = int(self.model.get_sentence_embedding_dimension() or 0)
-        self.special_ids = frozenset(self.tokenizer.all_special_ids)
+        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
+        self.dim = int(get_dim() or 0)
+        self.special_ids = np.array(sorted(self.tokenizer.all_special_ids))
+        # Fast tokenizers fail with "Already borrowed" when two threads use one at once, and two threads
+        # sharing 2 cores gain nothing anyway: one encoding at a time per model.
+        self._lock = threading.Lock()
 
     # -- plain sentence embeddings -------------------------------------------------------------
     def encode(self, texts: list[str]) -> np.ndarray:
         """Unit-length sentence embeddings, shape (len(texts), dim)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = self.model.encode(
-            list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
-            show_progress_bar=False,
-        )
+        with self._lock:
+            out = self.model.encode(
+                list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
+                show_progress_bar=False,
+            )
         return np.asarray(out, dtype=np.float32)
 
     def encode_cached(self, texts: list[str]) -> np.ndarray:
@@ -130,6 +135,10 @@ class Encoder:
     # -- one pass, sentence + token embeddings ---------------------------------------------------
     def encode_tokens(self, texts: list[str]) -> list[TokenEncoding]:
         """Sentence and word-piece embeddings from one forward pass per text, batched by length."""
+        with self._lock:
+            return self._encode_tokens(texts)
+
+    def _encode_tokens(self, texts: list[str]) -> list[TokenEncoding]:
         import torch
 
         results: list[TokenEncoding | None] = [None] * len(texts)
@@ -151,7 +160,7 @@ class Encoder:
             ids = feats["input_ids"].cpu().numpy()
             mask = feats["attention_mask"].cpu().numpy().astype(bool)
             for j, i in enumerate(idx):
-                keep = mask[j] & ~np.isin(ids[j], list(self.special_ids))
+                keep = mask[j] & ~np.isin(ids[j], self.special_ids)
                 results[i] = TokenEncoding(
                     text=batch[j],
                     embedding=sent[j].astype(np.float32),

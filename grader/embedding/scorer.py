@@ -6,17 +6,26 @@ Per batch: one forward pass over all answers (sentence and token embeddings toge
 
 from __future__ import annotations
 
+import re
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from grader.config import Settings
 from grader.embedding.calibration import Calibration, default_calibration_path
 from grader.embedding.encoder import Encoder, TokenEncoding, get_encoder
-from grader.embedding.signals import CriterionMatch, RubricContext, build_context, compute_signals, empty_signals
+from grader.embedding.signals import (
+    CriterionMatch,
+    RubricContext,
+    build_context,
+    compute_signals,
+    empty_signals,
+)
 from grader.embedding.text import sentences
 from grader.models import CriterionCoverage, EmbeddingResult, Rubric
 
 _CONTEXT_CACHE_MAX = 4096
+_WORD = re.compile(r"\w")
 
 
 @dataclass(frozen=True)
@@ -52,6 +61,7 @@ class OfflineScorer:
             calibration = Calibration.load(self.settings.calibration or default_calibration_path())
         self.calibration = calibration
         self._contexts: OrderedDict[tuple, RubricContext] = OrderedDict()
+        self._contexts_lock = threading.Lock()  # the pipeline may score from several threads
 
     @property
     def model_name(self) -> str:
@@ -60,21 +70,24 @@ class OfflineScorer:
     # -- rubric side, cached -----------------------------------------------------------------------
     def _context(self, rubric: Rubric, points: list[_Point]) -> RubricContext:
         key = (rubric.question, rubric.reference_answer, tuple((p.text, p.weight) for p in points))
-        ctx = self._contexts.get(key)
-        if ctx is not None:
-            self._contexts.move_to_end(key)
-            return ctx
+        with self._contexts_lock:
+            ctx = self._contexts.get(key)
+            if ctx is not None:
+                self._contexts.move_to_end(key)
+                return ctx
         encs = self.encoder.encode_tokens_cached([rubric.question, rubric.reference_answer, *(p.text for p in points)])
         ctx = build_context(encs[0], encs[1], encs[2:], [p.weight for p in points])
-        self._contexts[key] = ctx
-        while len(self._contexts) > _CONTEXT_CACHE_MAX:
-            self._contexts.popitem(last=False)
+        with self._contexts_lock:
+            self._contexts[key] = ctx
+            while len(self._contexts) > _CONTEXT_CACHE_MAX:
+                self._contexts.popitem(last=False)
         return ctx
 
     # -- answers, batched --------------------------------------------------------------------------
     def analyse_many(self, items: list[tuple[Rubric, str]]) -> list[Scored]:
         texts = [a.strip() for _, a in items]
-        todo = [i for i, t in enumerate(texts) if t]
+        # No word at all ('', '...', '??') is an empty answer: score 0, not a guess from punctuation.
+        todo = [i for i, t in enumerate(texts) if _WORD.search(t)]
         encoded: dict[int, TokenEncoding] = dict(
             zip(todo, self.encoder.encode_tokens([texts[i] for i in todo]), strict=True)
         )

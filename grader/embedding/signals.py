@@ -79,6 +79,15 @@ def token_stems(enc: TokenEncoding) -> list[str]:
     return out
 
 
+def _snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
+    """Widen a character span so it never starts or ends inside a word (windows cut word pieces)."""
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return start, end
+
+
 def _pooled(enc: TokenEncoding, keep: np.ndarray) -> np.ndarray:
     """Mean of the kept word pieces, unit length; the sentence embedding when nothing is kept."""
     if not keep.any():
@@ -111,9 +120,18 @@ def build_context(
     r_stems = token_stems(reference)
     r_content = np.array([bool(s) and s not in q_stems for s in r_stems], dtype=bool)
     pooled, units, bounds = [], [], [0]
-    for c in criteria:
-        c_stems = token_stems(c)
-        content = np.array([bool(s) and s not in q_stems for s in c_stems], dtype=bool)
+    crit_stems = [token_stems(c) for c in criteria]
+    # Words shared by several key points ('training data' in two of them) say nothing about which point an
+    # answer makes, so they are demoted like question words, as long as the point keeps some words of its own.
+    seen: dict[str, int] = {}
+    for stems in crit_stems:
+        for st in {x for x in stems if x}:
+            seen[st] = seen.get(st, 0) + 1
+    shared = {st for st, k in seen.items() if k > 1}
+    for c, c_stems in zip(criteria, crit_stems, strict=True):
+        content = np.array([bool(s) and s not in q_stems and s not in shared for s in c_stems], dtype=bool)
+        if not content.any():
+            content = np.array([bool(s) and s not in q_stems for s in c_stems], dtype=bool)
         if not content.any():  # a point made only of question words still has to be matched
             content = np.ones(c.n_tokens, dtype=bool)
         pooled.append(_pooled(c, content))
@@ -212,14 +230,8 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
         top = sims.argmax(axis=0)
         for k in range(n_crit):
             sp = spans[int(top[k])]
-            matches.append(
-                CriterionMatch(
-                    span_similarity=float(sims[top[k], k]),
-                    recall=float(recalls[k]),
-                    char_start=int(answer.offsets[sp.start, 0]),
-                    char_end=int(answer.offsets[sp.end - 1, 1]),
-                )
-            )
+            start, end = _snap_to_words(answer.text, int(answer.offsets[sp.start, 0]), int(answer.offsets[sp.end - 1, 1]))
+            matches.append(CriterionMatch(float(sims[top[k], k]), float(recalls[k]), start, end))
         span_sims = np.array([m.span_similarity for m in matches])
     else:
         recalls = span_sims = np.zeros(0)

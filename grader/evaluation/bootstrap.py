@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import Literal
 
 import numpy as np
@@ -60,6 +61,15 @@ def resample_weights(
     return cluster_counts[:, inverse]
 
 
+def _one_blas_thread() -> AbstractContextManager[object]:
+    """Thousands of small mat-vec products: BLAS threads only add contention on a shared machine."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # an optional nicety: sklearn installs it
+        return nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _percentile(values: list[float], level: float) -> tuple[float, float]:
     arr = np.asarray(values, dtype=np.float64)
     arr = arr[np.isfinite(arr)]
@@ -87,9 +97,10 @@ def bootstrap_metrics(
     point = all_metrics(h, g, max_score, pair_signs=signs)
     samples: dict[str, list[float]] = {m: [] for m in METRIC_NAMES}
     if n_resamples > 0 and h.size > 1:
-        for w in resample_weights(groups, h.size, n_resamples, seed, unit):
-            for name, v in all_metrics(h, g, max_score, weights=w, pair_signs=signs).items():
-                samples[name].append(v)
+        with _one_blas_thread():
+            for w in resample_weights(groups, h.size, n_resamples, seed, unit):
+                for name, v in all_metrics(h, g, max_score, weights=w, pair_signs=signs).items():
+                    samples[name].append(v)
     out: dict[str, Interval] = {}
     for name in METRIC_NAMES:
         lo, hi = _percentile(samples[name], level)
@@ -117,11 +128,12 @@ def paired_difference(
     pb = all_metrics(h, b, max_score, pair_signs=sb)
     samples: dict[str, list[float]] = {m: [] for m in METRIC_NAMES}
     if n_resamples > 0 and h.size > 1:
-        for w in resample_weights(groups, h.size, n_resamples, seed, unit):
-            ma = all_metrics(h, a, max_score, weights=w, pair_signs=sa)
-            mb = all_metrics(h, b, max_score, weights=w, pair_signs=sb)
-            for name in METRIC_NAMES:
-                samples[name].append(mb[name] - ma[name])
+        with _one_blas_thread():
+            for w in resample_weights(groups, h.size, n_resamples, seed, unit):
+                ma = all_metrics(h, a, max_score, weights=w, pair_signs=sa)
+                mb = all_metrics(h, b, max_score, weights=w, pair_signs=sb)
+                for name in METRIC_NAMES:
+                    samples[name].append(mb[name] - ma[name])
     out: dict[str, Difference] = {}
     for name in METRIC_NAMES:
         lo, hi = _percentile(samples[name], level)

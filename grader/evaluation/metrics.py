@@ -20,7 +20,6 @@ Conventions (documented here because they change the numbers):
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -213,11 +212,3 @@ def all_metrics(
 def finite_or_none(value: float) -> float | None:
     """For JSON: nan becomes null rather than an invalid token."""
     return None if value is None or not math.isfinite(value) else float(value)
-
-
-def group_indices(groups: Sequence[str]) -> dict[str, NDArray[np.int64]]:
-    """Item indices per group, in first-seen order."""
-    out: dict[str, list[int]] = {}
-    for i, g in enumerate(groups):
-        out.setdefault(g, []).append(i)
-    return {g: np.asarray(v, dtype=np.int64) for g, v in out.items()}

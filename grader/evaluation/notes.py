@@ -27,33 +27,88 @@ def calibration_file(path_or_none: str | None) -> Path | None:
     return p if p.is_file() else None
 
 
-def fitted_on(calibration: Path, dataset: Path) -> bool:
-    """True when the calibration's provenance names this data set (by hash, or by its shared-data path)."""
+def _norm(text: str) -> str:
+    return " ".join(str(text).lower().split())
+
+
+def _training_file(provenance: dict[str, object]) -> Path | None:
+    """The calibration's training data, where its provenance points (paths are written repo-relative)."""
+    from grader.paths import REPO_ROOT
+
+    name = provenance.get("data_file")
+    if not isinstance(name, str) or not name:
+        return None
+    for candidate in (Path(name), REPO_ROOT / name):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def training_overlap(calibration: Path, dataset: Dataset) -> tuple[int, bool] | None:
+    """(how many of the set's answers the calibration was fitted on, whether it is the very training file);
+    None when that cannot be told.
+
+    By the data file's hash first (the whole set), then by (question, answer) pairs against the training file the
+    provenance names, so a subset or a copy of the training data is caught as well.
+    """
     try:
-        text = calibration.read_text(encoding="utf-8")
-        json.loads(text)
+        prov = json.loads(calibration.read_text(encoding="utf-8")).get("provenance") or {}
     except (OSError, ValueError):
-        return False
+        return None
+    ds_path = Path(dataset.path)
     try:
-        if _sha256(dataset) in text:
-            return True
+        if prov.get("data_sha256") and ds_path.is_file() and _sha256(ds_path) == prov["data_sha256"]:
+            return len(dataset.items), True
     except OSError:
-        return False
-    parts = dataset.resolve().parts
-    tail = "/".join(parts[-2:])  # e.g. "mohler/dev.jsonl"
-    return tail in text
+        pass
+    training = _training_file(prov)
+    if training is None:
+        return None
+    seen: set[tuple[str, str]] = set()
+    try:
+        for line in training.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and "question" in row and "answer" in row:
+                seen.add((_norm(row["question"]), _norm(row["answer"])))
+    except OSError:
+        return None
+    return sum(1 for it in dataset.items if (_norm(it.question), _norm(it.answer)) in seen), False
 
 
 def eval_notes(dataset: Dataset, runs: list[RunResult], calibrations: list[str | None] | None = None) -> list[str]:
     notes: list[str] = []
-    ds_path = Path(dataset.path)
+    in_sample: set[str] = set()
     for i, r in enumerate(runs):
+        if r.cross_validated:
+            continue
         cal = calibration_file(calibrations[i] if calibrations else r.calibration_path)
-        if cal is not None and ds_path.is_file() and fitted_on(cal, ds_path):
+        found = training_overlap(cal, dataset) if cal is not None else None
+        if found is None or found[0] == 0:
+            continue
+        overlap, same_file = found
+        in_sample.add(r.label)
+        has_cv = any(o.cross_validated and o.label == f"{r.label} (CV)" for o in runs)
+        where = f"the '{r.label} (CV)' column" if has_cv else "`grader eval --cv`, `grader tune`"
+        n = len(dataset.items)
+        what = "IN-SAMPLE" if overlap == n else f"PARTLY IN-SAMPLE ({overlap} of {n} answers)"
+        notes.append(
+            f"{r.label}: {what}. Its calibration ({cal.name}) was fitted on "
+            f"{'this very data set' if same_file else 'data that includes these answers'}, so these figures "
+            f"overstate agreement on new answers. The honest figure is question-grouped cross-validation: see "
+            f"{where}.{_provenance_cv(cal) if same_file else ''}"
+        )
+    for r in runs:
+        base_label = r.label.removesuffix(" (CV)")
+        if r.cross_validated and base_label not in in_sample:
             notes.append(
-                f"{r.label}: IN-SAMPLE. The calibration ({cal.name}) was fitted on this very data set, so these "
-                "figures overstate agreement on new answers. The honest figure is the question-grouped "
-                "cross-validated one printed by `grader tune` (or `python -m grader.embedding.crossval`)."
+                f"{base_label}: its calibration was not fitted on this set, so '{base_label}' is already a held-out "
+                f"figure; '{r.label}' instead refits the calibration recipe on this set with each question held out, "
+                "i.e. what calibrating on data like this would give."
             )
     built = sorted({q for r in runs for q, src in r.rubric_sources.items() if src != "stored"})
     if built:
@@ -67,7 +122,7 @@ def eval_notes(dataset: Dataset, runs: list[RunResult], calibrations: list[str |
             "(for Mohler the mean of A and B, a less noisy target than either); 'combined vs human A/B alone' is "
             "the like-for-like comparison with human A vs B."
         )
-    judge_runs = [r for r in runs if r.prompt is not None]
+    judge_runs = [r for r in runs if r.prompt is not None and not r.cross_validated]
     for r in judge_runs:
         fallback = sum(1 for it in r.items if it.status == "fallback")
         if fallback:
@@ -75,3 +130,15 @@ def eval_notes(dataset: Dataset, runs: list[RunResult], calibrations: list[str |
         cached = sum(1 for it in r.items if it.judge_cached)
         notes.append(f"{r.label}: {cached} of {len(r.items)} judge verdicts came from the judge cache.")
     return notes
+
+
+def _provenance_cv(calibration: Path) -> str:
+    """The calibration's own recorded CV figures, when it carries them."""
+    try:
+        cv = json.loads(calibration.read_text(encoding="utf-8")).get("provenance", {}).get("cv") or {}
+    except (OSError, ValueError):
+        return ""
+    if not cv:
+        return ""
+    parts = [f"{k} {cv[k]:.3f}" for k in ("pearson", "spearman", "mae", "rmse") if isinstance(cv.get(k), int | float)]
+    return f" Its provenance records {cv.get('scheme', 'grouped')} CV: {', '.join(parts)}." if parts else ""

@@ -84,10 +84,10 @@ def component_table(summary: EvalSummary) -> tuple[list[str], list[list[str]]]:
 
 
 def group_table(rows_in: list[GroupRow], key_name: str) -> tuple[list[str], list[list[str]]]:
-    header = [key_name, "n", "human mean", "grader mean", "MAE", "Pearson r", "QWK", "exact"]
+    header = [key_name, "n", "human mean", "grader mean", "MAE", "Pearson r", "QWK", "exact", "flagged"]
     rows = [
         [g.key, str(g.n), _f(g.human_mean, 2), _f(g.grader_mean, 2), _f(g.mae, 2), _f(g.pearson, 2), _f(g.qwk, 2),
-         _f(g.exact, 2)]
+         _f(g.exact, 2), str(g.flagged)]
         for g in rows_in
     ]
     return header, rows

@@ -40,6 +40,7 @@ class ItemOutcome(BaseModel):
     status: str
     judge_error: str | None = None
     judge_cached: bool | None = None
+    flagged: bool = Field(default=False, description="The pipeline warned that the answer addresses the grader.")
     signals: dict[str, float] = Field(default_factory=dict)
 
 
@@ -55,6 +56,7 @@ class RunResult(BaseModel):
     skipped: list[str] = Field(default_factory=list, description="Answers the grader refused, with why.")
     rubric_sources: dict[str, str] = Field(default_factory=dict, description="question id -> rubric origin")
     elapsed_s: float
+    cross_validated: bool = Field(default=False, description="Embedding scores are held-out (see --cv).")
 
 
 def _norm(text: str) -> str:
@@ -98,6 +100,13 @@ def _on_scale(value: float | None, from_max: float | None, to_max: float) -> flo
     return value
 
 
+def _flagged(answer: str) -> bool:
+    """Whether the injection detector (the same one the pipeline warns with) flags this answer."""
+    from grader.judge.injection import kinds
+
+    return bool(kinds(answer))
+
+
 def outcome(index: int, item: EvalItem, result: GradeResult) -> ItemOutcome:
     scale = item.max_score
     emb = result.embedding
@@ -117,6 +126,7 @@ def outcome(index: int, item: EvalItem, result: GradeResult) -> ItemOutcome:
         status=result.status,
         judge_error=jr.error if jr is not None else None,
         judge_cached=jr.cached if jr is not None else None,
+        flagged=_flagged(item.answer),
         signals=dict(emb.signals) if emb is not None else {},
     )
 
@@ -185,3 +195,42 @@ def stderr_progress(label: str) -> Progress:
             print(f"[{label}] graded {done}/{total}", file=sys.stderr, flush=True)
 
     return report
+
+
+def cross_validated(result: RunResult, settings: Settings, max_score: float, folds: int | None = None) -> RunResult:
+    """The same configuration with its calibration recipe refitted without each held-out question.
+
+    Scoring a set with a calibration fitted on that set is in-sample; this run is the honest counterpart: each
+    answer's embedding score comes from a calibration that never saw its question, then it is combined with the
+    (unfitted) judge score exactly as the configuration's weights say.
+    """
+    from grader.embedding.calibration import Calibration, default_calibration_path
+    from grader.evaluation.tune import TuneInputs, Tuner
+
+    scored = [it for it in result.items if it.combined is not None and it.signals]
+    if len({it.question_id for it in scored}) < 3:
+        raise InputError("--cv needs graded answers to at least three questions")
+    judge_used = result.prompt is not None
+    inputs = TuneInputs(
+        signals=[it.signals for it in scored],
+        human=[it.human for it in scored],
+        groups=[it.question_id for it in scored],
+        max_score=max_score,
+        judge={result.prompt: [it.judge for it in scored]} if judge_used and result.prompt else {},
+    )
+    base = Calibration.load(settings.calibration or default_calibration_path())
+    tuner = Tuner(
+        inputs,
+        base,
+        base_prompt=result.prompt if judge_used else None,
+        base_weights=(settings.combine.embedding_weight, settings.combine.judge_weight),
+        folds=folds,
+        feature_sets=[],
+        alphas=(),
+    )
+    emb, combined = tuner.cv_base()
+    items = [
+        it.model_copy(update={"embedding": float(e), "combined": float(c)})
+        for it, e, c in zip(scored, emb, combined, strict=True)
+    ]
+    return result.model_copy(update={"label": f"{result.label} (CV)", "items": items, "cross_validated": True})

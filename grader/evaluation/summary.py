@@ -54,6 +54,7 @@ class GroupRow(BaseModel):
     pearson: float | None
     qwk: float | None
     exact: float
+    flagged: int = Field(default=0, description="Answers the pipeline flagged as addressing the grader.")
 
 
 class RunSummary(BaseModel):
@@ -117,11 +118,13 @@ def _figures(
 
 def _group_rows(scored: Sequence[tuple[ItemOutcome, float]], key: str, max_score: float) -> list[GroupRow]:
     buckets: dict[str, list[tuple[float, float]]] = {}
+    flagged: dict[str, int] = {}
     for it, v in scored:
         k = getattr(it, key)
         if k is None:
             continue
         buckets.setdefault(str(k), []).append((it.human, v))
+        flagged[str(k)] = flagged.get(str(k), 0) + int(it.flagged)
     rows = []
     for k, pairs in buckets.items():
         h = np.array([p[0] for p in pairs])
@@ -137,6 +140,7 @@ def _group_rows(scored: Sequence[tuple[ItemOutcome, float]], key: str, max_score
                 pearson=finite_or_none(m["pearson"]),
                 qwk=finite_or_none(m["qwk"]),
                 exact=exact_agreement(h, g, max_score),
+                flagged=flagged.get(k, 0),
             )
         )
     return rows
@@ -147,10 +151,15 @@ def summarise_run(run: RunResult, max_score: float, unit: Unit, resamples: int, 
     components: dict[str, Figures] = {}
     for comp in COMPONENTS:
         col = _column(run.items, comp)
-        if col:
-            components[comp] = _figures(
-                [(it.human, v, it.question_id) for it, v in col], max_score, unit, resamples, seed
-            )
+        if not col:
+            continue
+        if comp != "combined" and "combined" in components and [(it.index, v) for it, v in col] == [
+            (it.index, v) for it, v in scored
+        ]:
+            # Offline, the final score is the embedding score: the same figures, no second bootstrap.
+            components[comp] = components["combined"]
+            continue
+        components[comp] = _figures([(it.human, v, it.question_id) for it, v in col], max_score, unit, resamples, seed)
     overall = components.get("combined") or Figures(
         n=0, metrics={m: Interval(value=math.nan, low=math.nan, high=math.nan) for m in METRIC_NAMES}
     )
@@ -230,7 +239,13 @@ def summarise(
 ) -> EvalSummary:
     """Every figure of an eval. Comparisons are each configuration against the first (the baseline)."""
     summaries = [summarise_run(r, max_score, unit, resamples, seed) for r in runs]
-    comparisons = [compare(runs[0], r, max_score, unit, resamples, seed) for r in runs[1:]]
+    comparisons = []
+    for r in runs[1:]:
+        # Held-out runs are compared with the first held-out run, in-sample runs with the first run; the first
+        # held-out run itself is compared with the in-sample baseline, which shows how optimistic that is.
+        same = next((b for b in runs if b.cross_validated == r.cross_validated), runs[0])
+        baseline = same if same is not r else runs[0]
+        comparisons.append(compare(baseline, r, max_score, unit, resamples, seed))
     return EvalSummary(
         dataset=dataset_path,
         n_items=n_items,

@@ -12,9 +12,12 @@ What is fitted, and how it is measured honestly:
   held-out answers are predicted. The figure therefore includes the cost of choosing, and is comparable with the
   default's figure, which is the same outer CV of the base recipe with no choosing. The paired bootstrap
   difference (resampling questions) says whether the tuned procedure is really better.
-- **The written config** holds the candidate chosen on all the data, its calibration refitted on all rows (saved
-  as JSON beside the config, with provenance), the combination weights and the judge prompt. Its in-sample figure
-  is not reported as the result: `grader eval` on the same set flags it as in-sample.
+- **Adopted only when better.** If the paired interval of (tuned - default) on the selection metric does not lie
+  above zero, the change is not adopted and the config keeps the default recipe, prompt and weights: a tuning run
+  never makes things worse by noise.
+- **The written config** holds the adopted candidate, its calibration refitted on all rows (saved as JSON beside
+  the config, with provenance), the combination weights and the judge prompt. Its in-sample figure is not reported
+  as the result: `grader eval` on the same set flags it as in-sample.
 """
 
 from __future__ import annotations
@@ -117,6 +120,9 @@ class TuneResult(BaseModel):
     default_cv: dict[str, Interval]
     tuned_cv: dict[str, Interval]
     difference: dict[str, Difference]
+    adopted: bool = Field(description="True when the tuned procedure beat the default by nested CV (paired interval).")
+    written: Candidate = Field(description="What the config holds: the chosen candidate if adopted, else the base.")
+    written_cv: dict[str, Interval] = Field(description="The cross-validated figure of what the config holds.")
     chosen_cv_optimistic: dict[str, float] = Field(
         description="Plain CV of the finally chosen candidate (selected on the same folds, so optimistic)."
     )
@@ -299,6 +305,17 @@ class Tuner:
             tuned_pred[test] = self.combined(cand, test, emb)
         return base_pred, tuned_pred, choices
 
+    def cv_base(self) -> tuple[FloatArray, FloatArray]:
+        """Held-out (embedding, combined) scores of the base candidate: its recipe refitted without each fold."""
+        n = self.human.size
+        emb_pred = np.empty(n)
+        combined = np.empty(n)
+        for test in grouped_folds(self.groups, self.folds, self.seed):
+            train = np.setdiff1d(np.arange(n), test)
+            emb_pred[test] = self.top * _predict_fraction(self.sig, self.base.recipe, train, test, self.y_frac)
+            combined[test] = self.combined(self.base, test, emb_pred[test])
+        return emb_pred, combined
+
     def run(self, inner_k: int = 5, resamples: int = DEFAULT_RESAMPLES) -> TuneResult:
         base_pred, tuned_pred, choices = self.nested(inner_k)
         all_rows = np.arange(self.human.size)
@@ -315,6 +332,13 @@ class Tuner:
                     self.human[ok], scores[ok], self.top, [g for g, o in zip(self.groups, ok, strict=True) if o],
                     n_resamples=resamples, seed=self.seed,
                 )
+        default_cv = bootstrap_metrics(self.human, base_pred, self.top, self.groups, n_resamples=resamples, seed=self.seed)
+        tuned_cv = bootstrap_metrics(self.human, tuned_pred, self.top, self.groups, n_resamples=resamples, seed=self.seed)
+        difference = paired_difference(
+            self.human, base_pred, tuned_pred, self.top, self.groups, n_resamples=resamples, seed=self.seed
+        )
+        # Adopt a change only when it is shown to be better; otherwise the default stays (and so does its figure).
+        adopted = difference[self.metric].verdict == "better" and chosen != self.base
         return TuneResult(
             metric=self.metric,
             scheme=f"nested: outer {scheme}, inner {inner_k}-fold by question",
@@ -322,11 +346,12 @@ class Tuner:
             n_questions=n_q,
             base=self.base,
             chosen=chosen,
-            default_cv=bootstrap_metrics(self.human, base_pred, self.top, self.groups, n_resamples=resamples, seed=self.seed),
-            tuned_cv=bootstrap_metrics(self.human, tuned_pred, self.top, self.groups, n_resamples=resamples, seed=self.seed),
-            difference=paired_difference(
-                self.human, base_pred, tuned_pred, self.top, self.groups, n_resamples=resamples, seed=self.seed
-            ),
+            default_cv=default_cv,
+            tuned_cv=tuned_cv,
+            difference=difference,
+            adopted=adopted,
+            written=chosen if adopted else self.base,
+            written_cv=tuned_cv if adopted else default_cv,
             chosen_cv_optimistic={m: float(_all(self.human, chosen_pred, self.top)[m]) for m in METRIC_NAMES},
             fold_choices={c.describe(): k for c, k in choices.most_common()},
             judge_only=judge_only,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ class TuneOutcome(BaseModel):
             "n_candidates": r.n_candidates,
             "default": {"candidate": r.base.describe(), "cv": flat(r.default_cv)},
             "tuned": {"candidate": r.chosen.describe(), "cv": flat(r.tuned_cv)},
+            "adopted": r.adopted,
+            "written": {"candidate": r.written.describe(), "cv": flat(r.written_cv)},
             "difference": {
                 m: {"diff": finite_or_none(d.diff), "low": finite_or_none(d.low), "high": finite_or_none(d.high),
                     "verdict": d.verdict}
@@ -94,6 +97,15 @@ class TuneOutcome(BaseModel):
         for p, figs in r.judge_only.items():
             lines.append(f"judge only, prompt {p}: QWK {figs['qwk'].value:.3f}, Pearson {figs['pearson'].value:.3f}, "
                          f"n {r.n}")
+        m = r.metric
+        if r.adopted:
+            lines.append(f"adopted: the tuned candidate is better by cross-validated {m}; the config holds it.")
+        else:
+            d = r.difference[m]
+            lines.append(
+                f"not adopted: tuning was not better by cross-validated {m} ({d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]);"
+                f" the config keeps the default ({r.written.describe()}), whose CV {m} is {r.written_cv[m].value:.3f}."
+            )
         lines += [f"wrote {self.config_path}", f"wrote {self.calibration_path}"]
         return "\n".join(lines)
 
@@ -157,7 +169,7 @@ def run_tune(
         folds=folds,
     )
     result = tuner.run(inner_k=inner_folds, resamples=resamples)
-    chosen = result.chosen
+    chosen = result.written
     cal = fit_calibration(
         inputs.signals,
         inputs.human,
@@ -198,8 +210,8 @@ def write_config(
     data.pop("tuned", None)
     if isinstance(data.get("judge"), dict):
         data["judge"].pop("api_key", None)
-    # Absolute: Settings resolves a relative calibration path against the working directory, not this file.
-    data["calibration"] = str(calibration_path.resolve())
+    # Relative to the config file: load_settings resolves it against the config's folder.
+    data["calibration"] = os.path.relpath(calibration_path.resolve(), output.resolve().parent)
     if chosen.prompt is not None:
         judge = dict(data.get("judge") or {})
         js = settings.judge.model_dump(mode="json")
@@ -218,6 +230,8 @@ def write_config(
         "scheme": result.scheme,
         "cv_default": round(result.default_cv[m].value, 4),
         "cv_tuned": round(result.tuned_cv[m].value, 4),
+        "adopted": result.adopted,
+        "cv_written": round(result.written_cv[m].value, 4),
         "cv_difference": [round(result.difference[m].low, 4), round(result.difference[m].high, 4)],
         "verdict": result.difference[m].verdict,
         "candidate": chosen.describe(),
@@ -229,7 +243,7 @@ def write_config(
         header = (
             f"# Written by `grader tune` from {dataset}. Use with --config in grade, batch and eval.\n"
             f"# Cross-validated {m}: tuned {result.tuned_cv[m].value:.3f} vs default {result.default_cv[m].value:.3f}"
-            f" ({result.difference[m].verdict}).\n"
+            f" ({result.difference[m].verdict}); {'adopted' if result.adopted else 'not adopted, default kept'}.\n"
             "# The judge's API key is not stored here: set OPENAI_API_KEY (or GRADER_JUDGE__API_KEY).\n"
         )
         output.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -45,7 +45,10 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     (
         "closing-delimiter",
         re.compile(
-            r"(</?\s*(candidate_answer|answer|reference(_answer)?|rubric|question|system|instructions?)\b[^>\n]*>)"
+            # Also as HTML entities or full-width brackets: harmless to the prompt (only ASCII markup
+            # could close the block, and it is escaped) but a clear attempt a reviewer should see.
+            r"((<|&lt;|\uff1c)\s*/?\s*(candidate_answer|answer|reference(_answer)?|rubric|question|system|instructions?)"
+            r"\b[^\n]{0,80}?(>|&gt;|\uff1e))"
             r"|(\b(end of|end)\s+(the\s+)?(candidate('s)?\s+)?answer\b)"
             r"|(^\s*(-{3,}|={3,}|#{3,})\s*(end|begin|system|instructions?)\b)",
             _FLAGS,

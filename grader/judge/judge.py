@@ -11,6 +11,7 @@ import asyncio
 import statistics
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +21,7 @@ from grader.judge.logprobs import NO_LOGPROBS, weighted_score
 from grader.judge.parse import ParsedVerdict, parse_verdict
 from grader.judge.prompts import JudgePrompt, load_prompt
 from grader.judge.render import build_messages
-from grader.judge.retry import FatalError, RetryPolicy, TransientError
+from grader.judge.retry import RetryPolicy, TransportError
 from grader.judge.schema import score_values, verdict_schema
 from grader.judge.structured import (
     CallParams,
@@ -28,8 +29,8 @@ from grader.judge.structured import (
     StructuredReply,
     Transport,
     arun_structured,
+    default_policy,
     make_transport,
-    resolve_backend,
     run_structured,
 )
 from grader.models import VERDICT_CREDIT, JudgeResult, Rubric, TokenUsage
@@ -83,10 +84,10 @@ class Judge:
                  cache: JudgeCache | None = None, policy: RetryPolicy | None = None) -> None:
         self.settings = settings
         self.js = settings.judge
-        self.backend = resolve_backend(self.js) if transport is None else transport.backend
         self.prompt: JudgePrompt = load_prompt(self.js.prompt, self.js.prompts_dir)
         self.transport = transport or make_transport(self.js)
-        self.policy = policy or RetryPolicy(max_retries=self.js.max_retries)
+        self.backend = self.transport.backend
+        self.policy = policy or default_policy(self.js)
         self.cache = cache if cache is not None else (
             JudgeCache(default_cache_path(settings.cache_dir)) if self.js.cache else None
         )
@@ -130,7 +131,7 @@ class Judge:
     def _prepare(self, rubric: Rubric, answer: str) -> _Prepared | JudgeResult:
         try:
             model = self.transport.model_name()
-        except (FatalError, TransientError) as e:
+        except TransportError as e:
             return self._unscored(rubric, f"judge endpoint unavailable: {e.reason}")
         return _Prepared(
             rubric=rubric, messages=build_messages(self.prompt, rubric, answer), schema=verdict_schema(rubric),
@@ -152,12 +153,13 @@ class Judge:
             messages=p.messages, schema=p.schema, sample_index=index,
         )
 
-    def _validator(self, p: _Prepared) -> Any:
+    def _validator(self, p: _Prepared) -> Callable[[dict[str, Any]], ParsedVerdict]:
         return lambda data: parse_verdict(data, p.ids, p.allowed)
 
     def _from_reply(self, p: _Prepared, reply: StructuredReply) -> _Sample:
-        verdict = parse_verdict(reply.data, p.ids, p.allowed)
-        sample = _Sample(verdict=verdict, mode=reply.mode, usage=reply.usage, notes=list(reply.notes))
+        # reply.parsed is what _validator returned for this very reply: no need to parse it again.
+        assert isinstance(reply.parsed, ParsedVerdict)
+        sample = _Sample(verdict=reply.parsed, mode=reply.mode, usage=reply.usage, notes=list(reply.notes))
         if self.js.logprobs:
             if reply.mode == "tools":
                 sample.logprobs_note = "no logprobs in tools mode (the score is inside tool-call arguments)"
@@ -173,17 +175,19 @@ class Judge:
         hit = self.cache.get(key)
         return _Sample.from_cache(hit) if hit is not None else None
 
-    def _store(self, key: str, sample: _Sample) -> None:
+    def _spent(self, usage: TokenUsage) -> None:
+        """Count one sample that reached the endpoint, whatever came of it."""
         with self._usage_lock:
-            self.run_usage = self.run_usage + self._priced(sample.usage)
+            self.run_usage = self.run_usage + self._priced(usage)
             self.requests += 1
-        if self.cache is not None and sample.verdict is not None:
+
+    def _store(self, key: str, sample: _Sample) -> None:
+        self._spent(sample.usage)
+        if self.cache is not None:
             self.cache.put(key, sample.to_cache())
 
     def _failed(self, e: StructuredOutputError) -> _Sample:
-        with self._usage_lock:
-            self.run_usage = self.run_usage + self._priced(e.usage)
-            self.requests += 1
+        self._spent(e.usage)
         return _Sample(error=e.reason, usage=e.usage, notes=e.notes)
 
     def _sample(self, p: _Prepared, index: int) -> _Sample:
@@ -236,32 +240,30 @@ class Judge:
         return usage.model_copy(update={"cost_usd": round(cost, 8)})
 
     def _combine(self, p: _Prepared, samples: list[_Sample]) -> JudgeResult:
-        usage = TokenUsage()
-        for s in samples:
-            usage = usage + s.usage
-        ok = [s for s in samples if s.verdict is not None]
+        usage = sum((s.usage for s in samples), TokenUsage())
         notes: list[str] = []
         for s in samples:
             notes.extend(n for n in s.notes if n not in notes)
-        if not ok:
+        scored = [(s, s.verdict) for s in samples if s.verdict is not None]
+        if not scored:
             return self._unscored(p.rubric, samples[0].error or "judge failed", model=p.model, usage=usage,
                                   notes=notes)
         failed = [s for s in samples if s.verdict is None]
         if failed:
             notes.append(f"{len(failed)} of {len(samples)} samples failed: {failed[0].error}")
-        scores = [s.verdict.score for s in ok if s.verdict is not None]
+        scores = [v.score for _, v in scored]
         mean = statistics.fmean(scores)
         # The sample nearest the mean speaks for the verdicts and feedback (ties: the earliest).
-        rep = min(ok, key=lambda s: abs(s.verdict.score - mean) if s.verdict else 0.0)
-        assert rep.verdict is not None
-        disagreement = self._disagreement(p.rubric, rep.verdict)
+        rep, verdict = min(scored, key=lambda sv: abs(sv[1].score - mean))
+        disagreement = self._disagreement(p.rubric, verdict)
         if disagreement:
             notes.append(disagreement)
+        ok = [s for s, _ in scored]
         logprob_score, logprobs_note = self._logprobs(ok)
         many = len(samples) > 1
         return JudgeResult(
-            status="scored", score=round(mean, 4), max_score=p.rubric.max_score, verdicts=rep.verdict.verdicts,
-            feedback=rep.verdict.feedback, reasoning=rep.verdict.reasoning, prompt_version=self.prompt.label,
+            status="scored", score=round(mean, 4), max_score=p.rubric.max_score, verdicts=verdict.verdicts,
+            feedback=verdict.feedback, reasoning=verdict.reasoning, prompt_version=self.prompt.label,
             prompt_hash=self.prompt.content_hash, model=p.model, backend=self.backend, mode=rep.mode,
             usage=self._priced(usage), cached=all(s.cached for s in ok),
             samples=scores if many else [],

@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 import httpx
 
@@ -71,7 +72,7 @@ class LocalServer:
         self.extra_args = extra_args or []
         self.model: str | None = None
         self._proc: subprocess.Popen[bytes] | None = None
-        self._log = None
+        self._log: BinaryIO | None = None
 
     @property
     def base_url(self) -> str:
@@ -167,7 +168,7 @@ class LocalServer:
                 proc.wait(timeout=timeout)
         if self._log is not None:
             self._log.close()
-            self._log = None
+            self._log: BinaryIO | None = None
         atexit.unregister(self.stop)
 
     def __enter__(self) -> LocalServer:

@@ -13,6 +13,8 @@ import math
 import re
 from typing import Any
 
+from grader.judge.parse import VerdictParseError, locate_json_object
+
 _SCORE_KEY = re.compile(r'"score"\s*:\s*')
 NO_LOGPROBS = "endpoint returned no logprobs"
 
@@ -25,10 +27,16 @@ def weighted_score(
         return None, NO_LOGPROBS
     tokens = [str(t.get("token", "")) for t in content]
     text = "".join(tokens)
-    matches = list(_SCORE_KEY.finditer(text))
+    # Only the verdict object counts: prose around it (text mode) may quote an answer's '"score": 5'.
+    try:
+        _, start, end = locate_json_object(text)
+    except VerdictParseError:
+        return None, "no score token found in the logprobs"
+    matches = list(_SCORE_KEY.finditer(text, start, end))
     if not matches:
         return None, "no score token found in the logprobs"
-    # In valid JSON an unescaped "score": can only be a key; the last one is the top-level score.
+    # Inside a verdict every string escapes its quotes, so an unescaped "score": is a key; the top-level
+    # one comes after "verdicts" (the schema's order), so it is the last.
     offset = matches[-1].end()
     index = _token_at(tokens, offset)
     if index is None:

@@ -3,7 +3,8 @@
 Strict means: every key point gets exactly one valid verdict, the score is a JSON number from the
 allowed set, no unknown keys. Anything else raises VerdictParseError with the reason, so the caller
 retries and finally marks the grade "unscored" -- a bad reply is never read as 0 or as full marks.
-The only leniency is for packaging: code fences and prose around a single JSON object are tolerated.
+Leniency is kept to what cannot change a grade: code fences and prose around a single JSON object,
+a key point's verdict given as a bare string ("met"), and a missing comment.
 """
 
 from __future__ import annotations
@@ -35,16 +36,22 @@ class ParsedVerdict(BaseModel):
 
 def extract_json_object(text: str) -> dict[str, Any]:
     """The one JSON object in `text` (bare, fenced, or with prose around it)."""
+    return locate_json_object(text)[0]
+
+
+def locate_json_object(text: str) -> tuple[dict[str, Any], int, int]:
+    """The one JSON object in `text` and where it sits: (object, start, end) with text[start:end] its JSON."""
     if not text or not text.strip():
         raise VerdictParseError("empty reply")
     fenced = _FENCE.match(text)
+    offset = fenced.start(1) if fenced else 0
     body = fenced.group(1) if fenced else text
     try:
         value = json.loads(body)
     except json.JSONDecodeError:
         value = None
     if isinstance(value, dict):
-        return value
+        return value, offset, offset + len(body)
     if value is not None:
         raise VerdictParseError(f"reply is JSON but not an object ({type(value).__name__})")
     candidates = _objects_in(body)
@@ -54,13 +61,14 @@ def extract_json_object(text: str) -> dict[str, Any]:
         raise VerdictParseError("no JSON object in reply")
     if len(candidates) > 1:
         raise VerdictParseError(f"reply holds {len(candidates)} JSON objects; refusing to guess which is the verdict")
-    return candidates[0]
+    found, start, end = candidates[0]
+    return found, offset + start, offset + end
 
 
-def _objects_in(text: str) -> list[dict[str, Any]]:
-    """Top-level JSON objects embedded in prose, left to right, not overlapping."""
+def _objects_in(text: str) -> list[tuple[dict[str, Any], int, int]]:
+    """Top-level JSON objects embedded in prose, left to right, not overlapping, with their spans."""
     decoder = json.JSONDecoder()
-    found: list[dict[str, Any]] = []
+    found: list[tuple[dict[str, Any], int, int]] = []
     i = text.find("{")
     while i != -1:
         try:
@@ -69,7 +77,7 @@ def _objects_in(text: str) -> list[dict[str, Any]]:
             i = text.find("{", i + 1)
             continue
         if isinstance(value, dict):
-            found.append(value)
+            found.append((value, i, end))
         i = text.find("{", end)
     return found
 

@@ -9,17 +9,17 @@ same messages and the judge cache stays stable; it still differs for every answe
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 
 from grader.judge.prompts import JudgePrompt
 from grader.judge.schema import score_values
 from grader.models import Rubric
 
-_ESCAPES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
-
 
 def escape_answer(answer: str) -> str:
-    return "".join(_ESCAPES.get(ch, ch) for ch in answer)
+    # '&' too, so an answer cannot spell our own escapes ("&lt;/candidate_answer") and pass as markup.
+    return html.escape(answer, quote=False)
 
 
 def format_criteria(rubric: Rubric) -> str:

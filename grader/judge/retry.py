@@ -66,6 +66,16 @@ class Attempts:
     waited: float = 0.0
 
 
+def _wait_or_raise(error: TransientError, attempt: int, policy: RetryPolicy, attempts: Attempts) -> float:
+    """How long to wait before retrying after `error`; re-raises it once the retries are used up."""
+    attempts.errors.append(error.reason)
+    if attempt >= policy.max_retries:
+        raise error
+    wait = policy.delay(attempt, error.retry_after)
+    attempts.waited += wait
+    return wait
+
+
 def call_with_retry(
     fn: Callable[[], T],
     policy: RetryPolicy,
@@ -78,12 +88,7 @@ def call_with_retry(
         try:
             return fn()
         except TransientError as e:
-            attempts.errors.append(e.reason)
-            if attempt >= policy.max_retries:
-                raise
-            wait = policy.delay(attempt, e.retry_after)
-            attempts.waited += wait
-            sleep(wait)
+            sleep(_wait_or_raise(e, attempt, policy, attempts))
     raise AssertionError("unreachable")
 
 
@@ -98,10 +103,5 @@ async def acall_with_retry(
         try:
             return await fn()
         except TransientError as e:
-            attempts.errors.append(e.reason)
-            if attempt >= policy.max_retries:
-                raise
-            wait = policy.delay(attempt, e.retry_after)
-            attempts.waited += wait
-            await asyncio.sleep(wait)
+            await asyncio.sleep(_wait_or_raise(e, attempt, policy, attempts))
     raise AssertionError("unreachable")

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
@@ -25,6 +26,7 @@ from grader.judge.retry import (
     ModeRefused,
     RetryPolicy,
     TransientError,
+    TransportError,
     acall_with_retry,
     call_with_retry,
 )
@@ -76,6 +78,7 @@ class Transport(Protocol):
 
 class StructuredReply(BaseModel):
     data: dict[str, Any]
+    parsed: Any = Field(default=None, description="What `validate(data)` returned, so callers need not parse again.")
     mode: str
     usage: TokenUsage = Field(default_factory=TokenUsage)
     model: str | None = None
@@ -104,11 +107,6 @@ _MEMORY_LOCK = threading.Lock()
 def remembered_mode(backend: str, endpoint: str | None, model: str) -> str | None:
     with _MEMORY_LOCK:
         return _MODE_MEMORY.get((backend, endpoint, model))
-
-
-def forget_modes() -> None:
-    with _MEMORY_LOCK:
-        _MODE_MEMORY.clear()
 
 
 def mode_order(transport: Transport, fixed: str, model: str) -> list[str]:
@@ -148,8 +146,15 @@ def decode_reply(raw: RawReply, mode: str) -> dict[str, Any]:
     return extract_json_object(raw.text or "")
 
 
+Outcome = RawReply | TransportError  # what one call (with its transient retries) ended in
+
+
 class _Negotiation:
-    """The state shared by the sync and async loops: which mode, how many tries, what went wrong."""
+    """Which mode to try, how often, and what went wrong: the decisions shared by the sync and async calls.
+
+    `steps()` is sans-I/O: it yields the mode to call next and is sent back what that call ended in, so
+    the negotiation is written once and `run_structured` / `arun_structured` only make the calls.
+    """
 
     def __init__(self, transport: Transport, settings: JudgeSettings, model: str,
                  validate: Callable[[dict[str, Any]], Any] | None, params: CallParams) -> None:
@@ -160,25 +165,46 @@ class _Negotiation:
         self.order = mode_order(transport, settings.structured_mode, model)
         self.parse_tries = 1 + min(MAX_PARSE_RETRIES, settings.max_retries)
         self.usage = TokenUsage()
-        self.attempts = Attempts()
+        self.attempts = 0
         self.notes: list[str] = []
         self.last_error: str | None = None
 
-    def refused(self, mode: str, e: ModeRefused) -> None:
-        self.notes.append(f"endpoint refused {mode} mode: {e.reason[:200]}")
+    def steps(self) -> Generator[str, tuple[Outcome, Attempts], StructuredReply]:
+        """Yields a mode, receives (outcome, attempts of that call); returns the reply or raises."""
+        for mode in self.order:
+            tries = 0
+            while tries < self.parse_tries:
+                outcome, tried = yield mode
+                self.attempts += tried.count
+                if isinstance(outcome, LogprobsRefused):
+                    # Asked again at once without logprobs; the refusal is not a try of this mode.
+                    self.params = replace(self.params, logprobs=False)
+                    self.notes.append(f"endpoint refused logprobs: {outcome.reason[:200]}")
+                    continue
+                if isinstance(outcome, ModeRefused):
+                    self.notes.append(f"endpoint refused {mode} mode: {outcome.reason[:200]}")
+                    break
+                if isinstance(outcome, TransientError):
+                    raise self._give_up(
+                        f"judge endpoint unavailable after {tried.count} attempts: {outcome.reason}"
+                    ) from outcome
+                if isinstance(outcome, TransportError):
+                    raise self._give_up(outcome.reason) from outcome
+                tries += 1
+                reply = self._accept(outcome, mode)
+                if reply is not None:
+                    return reply
+            else:
+                raise self._give_up(f"{self.last_error} (after {self.parse_tries} tries)")
+        raise self._give_up("the endpoint refused every structured-output mode tried: " + ", ".join(self.order))
 
-    def logprobs_refused(self, e: LogprobsRefused) -> None:
-        self.params = replace(self.params, logprobs=False)
-        self.notes.append(f"endpoint refused logprobs: {e.reason[:200]}")
-
-    def accept(self, raw: RawReply, mode: str) -> StructuredReply | None:
+    def _accept(self, raw: RawReply, mode: str) -> StructuredReply | None:
         """A StructuredReply when the reply validates; None (and the reason kept) when it does not."""
         if raw.usage is not None:
             self.usage = self.usage + raw.usage
         try:
             data = decode_reply(raw, mode)
-            if self.validate is not None:
-                self.validate(data)
+            parsed = self.validate(data) if self.validate is not None else None
         except (VerdictParseError, ValueError) as e:
             cut = " (reply cut off at max_tokens)" if raw.finish_reason == "length" else ""
             self.last_error = f"unparseable reply in {mode} mode{cut}: {e}"
@@ -187,21 +213,12 @@ class _Negotiation:
         with _MEMORY_LOCK:
             _MODE_MEMORY[(self.transport.backend, self.transport.endpoint, self.model)] = mode
         return StructuredReply(
-            data=data, mode=mode, usage=self.usage, model=raw.model or self.model, raw_text=raw.text,
-            logprobs=raw.logprobs, attempts=self.attempts.count, notes=self.notes,
+            data=data, parsed=parsed, mode=mode, usage=self.usage, model=raw.model or self.model,
+            raw_text=raw.text, logprobs=raw.logprobs, attempts=self.attempts, notes=self.notes,
         )
 
-    def give_up(self, reason: str) -> StructuredOutputError:
-        return StructuredOutputError(reason, usage=self.usage, attempts=self.attempts.count, notes=self.notes)
-
-    def unavailable(self, e: TransientError, tries: int) -> StructuredOutputError:
-        return self.give_up(f"judge endpoint unavailable after {tries} attempts: {e.reason}")
-
-    def exhausted(self, mode: str) -> StructuredOutputError:
-        return self.give_up(f"{self.last_error} (after {self.parse_tries} tries)")
-
-    def all_refused(self) -> StructuredOutputError:
-        return self.give_up("the endpoint refused every structured-output mode tried: " + ", ".join(self.order))
+    def _give_up(self, reason: str) -> StructuredOutputError:
+        return StructuredOutputError(reason, usage=self.usage, attempts=self.attempts, notes=self.notes)
 
 
 def run_structured(transport: Transport, settings: JudgeSettings, messages: list[dict[str, str]],
@@ -209,38 +226,20 @@ def run_structured(transport: Transport, settings: JudgeSettings, messages: list
                    validate: Callable[[dict[str, Any]], Any] | None = None,
                    model: str | None = None) -> StructuredReply:
     neg = _Negotiation(transport, settings, model or transport.model_name(), validate, params)
-    for mode in neg.order:
-        tries = 0
-        while tries < neg.parse_tries:
-            msgs = messages_for_mode(messages, mode, schema)
-            tried = Attempts()
-            try:
-                raw = call_with_retry(
-                    lambda m=mode, ms=msgs: transport.complete(ms, m, schema, name, neg.params),
-                    policy, tried,
-                )
-            except LogprobsRefused as e:
-                neg.attempts.count += tried.count
-                neg.logprobs_refused(e)
-                continue
-            except ModeRefused as e:
-                neg.attempts.count += tried.count
-                neg.refused(mode, e)
-                break
-            except TransientError as e:
-                neg.attempts.count += tried.count
-                raise neg.unavailable(e, tried.count) from e
-            except FatalError as e:
-                neg.attempts.count += tried.count
-                raise neg.give_up(e.reason) from e
-            neg.attempts.count += tried.count
-            tries += 1
-            reply = neg.accept(raw, mode)
-            if reply is not None:
-                return reply
-        else:
-            raise neg.exhausted(mode)
-    raise neg.all_refused()
+    steps = neg.steps()
+    mode = next(steps)
+    while True:
+        msgs = messages_for_mode(messages, mode, schema)
+        call = partial(transport.complete, msgs, mode, schema, name, neg.params)
+        tried = Attempts()
+        try:
+            outcome: Outcome = call_with_retry(call, policy, tried)
+        except TransportError as e:
+            outcome = e
+        try:
+            mode = steps.send((outcome, tried))
+        except StopIteration as done:
+            return done.value
 
 
 async def arun_structured(transport: Transport, settings: JudgeSettings, messages: list[dict[str, str]],
@@ -248,38 +247,20 @@ async def arun_structured(transport: Transport, settings: JudgeSettings, message
                           validate: Callable[[dict[str, Any]], Any] | None = None,
                           model: str | None = None) -> StructuredReply:
     neg = _Negotiation(transport, settings, model or transport.model_name(), validate, params)
-    for mode in neg.order:
-        tries = 0
-        while tries < neg.parse_tries:
-            msgs = messages_for_mode(messages, mode, schema)
-            tried = Attempts()
-            try:
-                raw = await acall_with_retry(
-                    lambda m=mode, ms=msgs: transport.acomplete(ms, m, schema, name, neg.params),
-                    policy, tried,
-                )
-            except LogprobsRefused as e:
-                neg.attempts.count += tried.count
-                neg.logprobs_refused(e)
-                continue
-            except ModeRefused as e:
-                neg.attempts.count += tried.count
-                neg.refused(mode, e)
-                break
-            except TransientError as e:
-                neg.attempts.count += tried.count
-                raise neg.unavailable(e, tried.count) from e
-            except FatalError as e:
-                neg.attempts.count += tried.count
-                raise neg.give_up(e.reason) from e
-            neg.attempts.count += tried.count
-            tries += 1
-            reply = neg.accept(raw, mode)
-            if reply is not None:
-                return reply
-        else:
-            raise neg.exhausted(mode)
-    raise neg.all_refused()
+    steps = neg.steps()
+    mode = next(steps)
+    while True:
+        msgs = messages_for_mode(messages, mode, schema)
+        call = partial(transport.acomplete, msgs, mode, schema, name, neg.params)
+        tried = Attempts()
+        try:
+            outcome: Outcome = await acall_with_retry(call, policy, tried)
+        except TransportError as e:
+            outcome = e
+        try:
+            mode = steps.send((outcome, tried))
+        except StopIteration as done:
+            return done.value
 
 
 def resolve_backend(settings: JudgeSettings) -> str:

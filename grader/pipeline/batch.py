@@ -21,7 +21,9 @@ from grader.pipeline.batch_io import OUTPUT_FIELDS, Columns, InputRow, RecordWri
 from grader.pipeline.grader import Grader, check_answer
 from grader.pipeline.resume import ResumeState, load_resume_state
 
-DEFAULT_CHUNK = 128
+# Rows per batched encoding pass: large enough that sorting by length keeps padding low, small enough
+# that memory stays flat (token embeddings of one chunk are a few tens of MB).
+DEFAULT_CHUNK = 512
 Progress = Callable[[int, "BatchSummary"], None]  # (bytes of input consumed, running summary)
 
 
@@ -118,6 +120,24 @@ class BatchSummary:
 
 
 # -------------------------------------------------------------------------------------------- records
+
+
+def _libc_trim() -> Callable[[], None]:
+    """glibc's malloc_trim: hand freed heap pages back to the OS between chunks.
+
+    Torch's CPU kernels allocate large temporaries per batch from several malloc arenas; without a trim
+    the freed pages stay in the process and RSS creeps up with the longest batch seen so far.
+    """
+    try:
+        import ctypes
+
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return lambda: None
+    return lambda: trim(0) and None
+
+
+release_memory = _libc_trim()
 
 
 def result_record(row: InputRow, result: GradeResult, full: bool = False) -> dict[str, Any]:
@@ -257,7 +277,9 @@ class _Run:
             out: list[tuple[dict[str, Any], GradeResult | None]] = [(e, None) for e in errors]
             if todo:
                 out += self.grade_offline(todo)
+            out.sort(key=lambda pair: pair[0]["line"])  # input order within a chunk: easier to read
             self.emit(writer, out)
+            release_memory()
 
     async def run_judged(self, writer: RecordWriter, state: ResumeState) -> None:
         judge = self.grader.judge
@@ -282,6 +304,7 @@ class _Run:
                 continue
             t0 = time.perf_counter()
             embs = await asyncio.to_thread(self.grader.scorer.score_many, [(r, a) for _, r, a in todo])
+            release_memory()
             for (row, rub, ans), emb in zip(todo, embs, strict=True):
                 task = asyncio.create_task(one(row, rub, ans, emb, t0))
                 inflight.add(task)
@@ -302,6 +325,7 @@ def run_batch(grader: Grader, opts: BatchOptions, progress: Progress | None = No
     run.summary.torn_bytes = state.torn_bytes
     fields = [*OUTPUT_FIELDS, "result"] if opts.full else None
     _ = grader.scorer  # load the model before the clock starts: the rate is grading, not start-up
+    before = getattr(grader.judge, "run_usage", None)
     t0 = run.t0 = time.perf_counter()
     try:
         with RecordWriter(opts.output, out_fmt, fields) as writer:  # type: ignore[arg-type]
@@ -311,4 +335,12 @@ def run_batch(grader: Grader, opts: BatchOptions, progress: Progress | None = No
                 asyncio.run(run.run_judged(writer, state))
     finally:
         run.summary.elapsed_s = time.perf_counter() - t0
+        spent = getattr(grader.judge, "run_usage", None)
+        if spent is not None and before is not None:
+            # Tokens this run actually paid for: answers served from the judge cache cost nothing.
+            s = run.summary
+            s.prompt_tokens = spent.prompt_tokens - before.prompt_tokens
+            s.completion_tokens = spent.completion_tokens - before.completion_tokens
+            if spent.cost_usd is not None:
+                s.cost_usd = spent.cost_usd - (before.cost_usd or 0.0)
     return run.summary

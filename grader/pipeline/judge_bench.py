@@ -40,8 +40,12 @@ async def _raw_all(base_url: str, bodies: list[dict[str, Any]], concurrency: int
     async with httpx.AsyncClient(base_url=base_url, timeout=timeout) as client:
 
         async def one(body: dict[str, Any]) -> None:
-            async with sem:
-                r = await client.post("/chat/completions", json=body)
+            try:
+                async with sem:
+                    r = await client.post("/chat/completions", json=body)
+            except httpx.HTTPError:
+                totals["failed"] += 1
+                return
             if r.status_code == 200:
                 totals["ok"] += 1
                 totals["completion_tokens"] += int((r.json().get("usage") or {}).get("completion_tokens") or 0)
@@ -52,7 +56,7 @@ async def _raw_all(base_url: str, bodies: list[dict[str, Any]], concurrency: int
     return totals
 
 
-def run_judge_bench(n: int, concurrency: int, answers: Path, base: Settings) -> dict[str, Any]:
+def run_judge_bench(n: int, concurrency: int, answers: Path, base: Settings, max_tokens: int = 512) -> dict[str, Any]:
     from grader.judge import make_judge
     from grader.judge.judge import TOOL_NAME
     from grader.judge.local_server import LocalServer
@@ -66,7 +70,9 @@ def run_judge_bench(n: int, concurrency: int, answers: Path, base: Settings) -> 
         settings = base.model_copy(deep=True)
         js = settings.judge
         js.backend, js.base_url, js.model = "openai", srv.base_url, srv.model
-        js.cache, js.concurrency, js.api_key = False, concurrency, None
+        js.cache, js.concurrency, js.api_key, js.max_tokens = False, concurrency, None, max_tokens
+        # Same patience on both paths: the server queues what it cannot run in parallel.
+        js.timeout = max(js.timeout, 900.0)
         grader = Grader(settings)
         items = _load(answers, n, grader)
         judge = make_judge(settings)
@@ -95,6 +101,7 @@ def run_judge_bench(n: int, concurrency: int, answers: Path, base: Settings) -> 
         "benchmark": "judge",
         "answers": len(items),
         "concurrency": concurrency,
+        "max_tokens": max_tokens,
         "model": srv.model,
         "mode": mode,
         "judge_answers_per_s": round(len(items) / judge_s, 3),

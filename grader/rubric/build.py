@@ -9,14 +9,12 @@ same text), the person's version takes its place instead of appearing twice. ``f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from grader.config import JudgeSettings
 from grader.errors import InputError
 from grader.models import Criterion, Question, Rubric
 from grader.rubric.deterministic import BUILDER_NAME, build_criteria
 
-BuilderChoice = Literal["deterministic", "llm", "auto"]
 BUILDER_CHOICES: tuple[str, ...] = ("deterministic", "llm", "auto")
 
 
@@ -86,11 +84,13 @@ def merge_criteria(old: list[Criterion], new: list[Criterion], force: bool = Fal
             merged.append(c)
     merged.extend(unplaced)
 
+    # Kept criteria keep their ids (a person may refer to them); new ones are numbered around them.
     taken = {k.id for k in kept}
+    is_kept = {id(k) for k in kept}
     out: list[Criterion] = []
     n = 0
     for c in merged:
-        if any(c is k for k in kept):
+        if id(c) in is_kept:
             out.append(c)
             continue
         n += 1
@@ -98,8 +98,7 @@ def merge_criteria(old: list[Criterion], new: list[Criterion], force: bool = Fal
             n += 1
         new_id = f"c{n}"
         out.append(c if c.id == new_id else c.model_copy(update={"id": new_id}))
-    replaced = sum(1 for c in old if not any(c is k for k in kept))
-    return MergeResult(out, kept, replaced)
+    return MergeResult(out, kept, replaced=len(old) - len(kept))
 
 
 @dataclass

@@ -111,12 +111,10 @@ def split_blocks(reference: str) -> list[Block]:
             blocks.append(Block(text, True, context))
             continue
         next_is_bullet = i + 1 < len(raw) and raw[i + 1][1]
-        if text.endswith(":") and next_is_bullet:
-            context = text[:-1].strip()
-            blocks.append(Block(text, False, None))  # kept so step 3 can decide whether it says anything
-        else:
-            context = None
-            blocks.append(Block(text, False, None))
+        # A list intro is context for the bullets after it; it stays a block too, so step 3 can decide
+        # whether it says anything of its own.
+        context = text[:-1].strip() if text.endswith(":") and next_is_bullet else None
+        blocks.append(Block(text, False, None))
     return blocks
 
 
@@ -458,7 +456,7 @@ def credit_levels(keywords: list[str], context: str | None = None) -> CreditLeve
     )
 
 
-def build_criteria(question: str, reference: str, origin: str = "auto") -> list[Criterion]:
+def build_criteria(question: str, reference: str) -> list[Criterion]:
     """The weighted key points of one reference answer."""
     question_stems = content_stems(question)
     ideas = extract_ideas(reference, question)
@@ -476,7 +474,7 @@ def build_criteria(question: str, reference: str, origin: str = "auto") -> list[
             weight=weight,
             keywords=keywords,
             levels=credit_levels(keywords, idea.context),
-            origin=origin,  # type: ignore[arg-type]
+            origin="auto",
         )
         criteria.append(c.model_copy(update={"fingerprint": c.content_hash()}))
     return criteria

@@ -11,7 +11,7 @@ from typing import Any
 
 from grader.config import JudgeSettings
 from grader.errors import GraderError
-from grader.models import CreditLevels, Criterion, Question, Rubric
+from grader.models import CreditLevels, Criterion, Question
 from grader.rubric.deterministic import credit_levels, normalise_weights
 
 PROMPT_ID = "rubric/v1"
@@ -99,10 +99,10 @@ def criteria_from_reply(data: Any) -> list[Criterion]:
     return out
 
 
-def _check_reply(data: dict[str, Any]) -> None:
+def _check_reply(data: dict[str, Any]) -> list[Criterion]:
     """Reject a reply inside the structured-output loop, so the endpoint is asked again (boundedly)."""
     try:
-        criteria_from_reply(data)
+        return criteria_from_reply(data)
     except LLMRubricError as e:
         raise ValueError(str(e)) from e
 
@@ -115,11 +115,7 @@ def build_criteria_llm(question: Question, judge: JudgeSettings) -> tuple[list[C
     prompt = load_prompt(PROMPT_ID, judge.prompts_dir)
     messages = prompt.render(question=question.question, reference_answer=question.reference_answer)
     reply = request_structured(judge, messages, CRITERIA_SCHEMA, "rubric_criteria", validate=_check_reply)
-    criteria = criteria_from_reply(reply.data)
+    criteria: list[Criterion] = reply.parsed  # what _check_reply made of the accepted reply
     label = f"llm/{prompt.label}" + (f" ({judge.model})" if judge.model else "")
     return criteria, label
 
-
-def build_rubric_llm(question: Question, judge: JudgeSettings) -> Rubric:
-    criteria, label = build_criteria_llm(question, judge)
-    return Rubric(**question.model_dump(), criteria=criteria, builder=label)

@@ -1,6 +1,6 @@
 """Rubric files on disk: rubrics/<bank>/<id>.yaml, one per question.
 
-``load_rubric`` raises one InputError naming file, line and field; ``check_rubric_file`` (used by
+``load_rubric`` raises one InputError naming file, line and field; ``check_rubric`` (used by
 ``grader rubric validate``) returns every problem of a file instead of stopping at the first.
 """
 
@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from grader.errors import InputError
-from grader.models import Rubric
-from grader.rubric.yamlio import FlowList, dump_yaml, format_loc, line_of, parse_yaml, read_text
+from grader.models import Question, Rubric
+from grader.rubric.yamlio import FlowList, YamlDoc, dump_yaml, format_loc, line_of, parse_yaml, read_text
 
 RUBRIC_SUFFIXES = (".yaml", ".yml")
 
@@ -53,34 +54,50 @@ def _pydantic_problems(e: ValidationError, path: Path | str, node: Any) -> list[
     return problems
 
 
-def check_rubric_file(path: Path) -> tuple[Rubric | None, list[InputError]]:
+@dataclass
+class RubricCheck:
+    """One rubric file, checked: the rubric (if it validates), every problem, and the parsed document."""
+
+    rubric: Rubric | None
+    problems: list[InputError]
+    doc: YamlDoc | None = None
+
+    def line_of(self, *loc: str | int) -> int | None:
+        return line_of(self.doc.node, loc) if self.doc is not None else None
+
+
+def check_rubric(path: Path) -> RubricCheck:
     """Parse and validate one rubric file, collecting every problem found."""
     try:
         doc, problems = parse_yaml(read_text(path), path)
     except InputError as e:
-        return None, [e]
+        return RubricCheck(None, [e])
     if not isinstance(doc.data, dict):
-        return None, [*problems, InputError("a rubric file must be a YAML mapping", file=path, line=1)]
+        return RubricCheck(None, [*problems, InputError("a rubric file must be a YAML mapping", file=path, line=1)],
+                           doc)
     try:
         rubric = Rubric.model_validate(doc.data)
     except ValidationError as e:
-        return None, problems + _pydantic_problems(e, path, doc.node)
+        return RubricCheck(None, problems + _pydantic_problems(e, path, doc.node), doc)
     if sum(c.weight for c in rubric.criteria) <= 0:
         problems.append(
             InputError("no criteria: a rubric needs at least one key point", file=path,
                        line=line_of(doc.node, ("criteria",)), field="criteria")
         )
-    return rubric, problems
+    return RubricCheck(rubric, problems, doc)
+
+
+def _load(path: Path) -> tuple[Rubric, RubricCheck]:
+    check = check_rubric(path)
+    if check.problems:
+        raise check.problems[0]
+    assert check.rubric is not None  # no problems means it validated
+    return check.rubric, check
 
 
 def load_rubric(path: str | Path) -> Rubric:
     """One rubric file; raises InputError (file:line: field: message) on the first problem."""
-    path = Path(path)
-    rubric, problems = check_rubric_file(path)
-    if problems:
-        raise problems[0]
-    assert rubric is not None
-    return rubric
+    return _load(Path(path))[0]
 
 
 def rubric_files(directory: str | Path) -> list[Path]:
@@ -98,10 +115,11 @@ def load_rubrics(directory: str | Path) -> list[Rubric]:
     rubrics: list[Rubric] = []
     seen: dict[tuple[str, str], Path] = {}
     for path in rubric_files(directory):
-        rubric = load_rubric(path)
+        rubric, check = _load(path)
         key = (rubric.bank, rubric.id)
         if key in seen:
-            raise InputError(f"duplicate question id {rubric.id!r} (also in {seen[key]})", file=path, field="id")
+            raise InputError(f"duplicate question id {rubric.id!r} (also in {seen[key]})", file=path,
+                             line=check.line_of("id"), field="id")
         seen[key] = path
         rubrics.append(rubric)
     return rubrics
@@ -177,5 +195,6 @@ def write_rubric(rubric: Rubric, path: str | Path) -> Path:
     return path
 
 
-def rubric_path(rubrics_dir: str | Path, rubric: Rubric) -> Path:
-    return Path(rubrics_dir) / rubric.bank / f"{rubric.id}.yaml"
+def rubric_path(rubrics_dir: str | Path, question: Question) -> Path:
+    """Where the rubric of ``question`` (a Question or a Rubric) lives: <rubrics_dir>/<bank>/<id>.yaml."""
+    return Path(rubrics_dir) / question.bank / f"{question.id}.yaml"

@@ -6,16 +6,7 @@ from pathlib import Path
 
 from grader.errors import InputError
 from grader.models import Rubric
-from grader.rubric.store import RUBRIC_SUFFIXES, check_rubric_file, rubric_files
-from grader.rubric.yamlio import line_of, parse_yaml, read_text
-
-
-def _id_line(path: Path) -> int | None:
-    try:
-        doc, _ = parse_yaml(read_text(path), path)
-    except InputError:
-        return None
-    return line_of(doc.node, ("id",))
+from grader.rubric.store import RUBRIC_SUFFIXES, check_rubric, rubric_files
 
 
 def validate_path(path: str | Path) -> tuple[list[Rubric], list[InputError]]:
@@ -30,25 +21,25 @@ def validate_path(path: str | Path) -> tuple[list[Rubric], list[InputError]]:
     problems: list[InputError] = []
     seen: dict[tuple[str, str], Path] = {}
     for f in files:
-        rubric, file_problems = check_rubric_file(f)
-        problems.extend(file_problems)
+        check = check_rubric(f)
+        problems.extend(check.problems)
+        rubric = check.rubric
         if rubric is None:
             continue
         key = (rubric.bank, rubric.id)
         if key in seen:
             problems.append(
                 InputError(f"duplicate question id {rubric.id!r} in bank {rubric.bank!r} (also in {seen[key]})",
-                           file=f, line=_id_line(f), field="id")
+                           file=f, line=check.line_of("id"), field="id")
             )
             continue
         seen[key] = f
         if f.stem != rubric.id:
             # Lookup by id goes by file name first: a mismatch makes it slow and surprising.
-            file_problems.append(
-                InputError(f"id {rubric.id!r} does not match the file name {f.name!r}", file=f, line=_id_line(f),
-                           field="id")
+            problems.append(
+                InputError(f"id {rubric.id!r} does not match the file name {f.name!r}", file=f,
+                           line=check.line_of("id"), field="id")
             )
-            problems.append(file_problems[-1])
-        if not file_problems:
+        elif not check.problems:
             rubrics.append(rubric)
     return rubrics, problems

@@ -62,14 +62,18 @@ def _duplicate_keys(node: yaml.Node | None, path: Path | str) -> list[InputError
 
 def parse_yaml(text: str, path: Path | str) -> tuple[YamlDoc, list[InputError]]:
     """Parse one YAML document; raises InputError on syntax errors, returns duplicate-key problems."""
+    loader = yaml.SafeLoader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        # One parse gives both the node tree (for line numbers) and the data built from it.
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise InputError(f"bad YAML: {problem}", file=path, line=line) from e
+    finally:
+        loader.dispose()
     return YamlDoc(data, node), _duplicate_keys(node, path)
 
 

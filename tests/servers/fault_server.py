@@ -12,6 +12,8 @@ score_string, garbage, missing_criterion, echo_fake_score, logprobs, no_logprobs
 from __future__ import annotations
 
 import json
+import math
+import re
 import threading
 import time
 from collections import deque
@@ -239,7 +241,7 @@ class FaultServer:
             }
             finish_reason = "tool_calls" if finish_reason == "stop" else finish_reason
         elif mode == "text":
-            message["content"] = f"Here is my verdict.\n```json\n{text}\n```"
+            message["content"] = (prose + "\n" if prose else "") + f"Here is my verdict.\n```json\n{text}\n```"
         choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": finish_reason}
         if logprobs and mode != "tools":
             choice["logprobs"] = {"content": _token_logprobs(text)}
@@ -252,9 +254,6 @@ class FaultServer:
 
 def _token_logprobs(text: str) -> list[dict[str, Any]]:
     """Fake per-token logprobs: one token per character; the score digit gets a spread of alternatives."""
-    import math
-    import re
-
     m = list(re.finditer(r'"score":\s*', text))[-1]
     at = m.end()
     out: list[dict[str, Any]] = []

@@ -1,0 +1,121 @@
+"""Calibration file round-trip, fitting, and question-grouped cross-validation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.embedding.calibration import (
+    Calibration,
+    CoverageMap,
+    Gate,
+    default_calibration_path,
+    fit_calibration,
+    sha256_file,
+)
+from grader.embedding.crossval import SignalRow, _splits, grouped_cv, main, read_graded_jsonl
+from grader.errors import InputError
+
+
+def _synthetic(n_q: int = 8, per_q: int = 30, seed: int = 0) -> tuple[list[dict[str, float]], list[float], list[str]]:
+    rng = np.random.default_rng(seed)
+    signals, targets, groups = [], [], []
+    for q in range(n_q):
+        for _ in range(per_q):
+            a, b = rng.uniform(0, 1, 2)
+            signals.append({"cos_ref_qd": a, "crit_recall_qd": b, "noise": rng.normal(), "topicality": 0.9})
+            targets.append(float(np.clip(5 * (0.6 * a + 0.4 * b) + rng.normal(0, 0.2), 0, 5)))
+            groups.append(f"q{q}")
+    return signals, targets, groups
+
+
+def test_shipped_calibration_loads_with_provenance(mohler_dev_path: Path) -> None:
+    cal = Calibration.load(default_calibration_path())
+    prov = cal.provenance
+    assert prov.data_file is not None and prov.data_file.endswith("mohler/dev.jsonl")
+    # The hash says exactly which data the default was fitted on.
+    assert prov.data_sha256 == sha256_file(mohler_dev_path)
+    assert prov.n_rows == 1074 and prov.n_questions == 37
+    assert prov.cv is not None and prov.cv.scheme == "leave-one-question-out"
+    assert prov.cv.pearson >= 0.60 and prov.cv.rmse <= 0.90
+    assert prov.model == "all-MiniLM-L6-v2"
+    assert "in-sample" in prov.notes
+    assert len(cal.coefficients) == len(cal.features) == len(cal.scaler_mean) == len(cal.scaler_scale)
+
+
+def test_calibration_round_trips(tmp_path: Path) -> None:
+    signals, targets, groups = _synthetic()
+    cal = fit_calibration(
+        signals, targets, groups, [5.0] * len(targets), features=["cos_ref_qd", "crit_recall_qd", "cos_ref_qd^2"],
+        gate=Gate(signal="topicality", lo=0.05, hi=0.2), coverage=CoverageMap(lo=0.2, hi=0.8), name="synthetic",
+    )
+    path = cal.save(tmp_path / "sub" / "cal.json")
+    data = json.loads(path.read_text())  # readable JSON, not a pickle
+    assert data["features"] == ["cos_ref_qd", "crit_recall_qd", "cos_ref_qd^2"]
+    back = Calibration.load(path)
+    assert back == cal
+    for s in signals[:20]:
+        assert back.predict(s, 5.0) == cal.predict(s, 5.0)
+
+
+def test_fit_recovers_a_linear_relation_and_reports_grouped_cv() -> None:
+    signals, targets, groups = _synthetic()
+    cal = fit_calibration(signals, targets, groups, [5.0] * len(targets), features=["cos_ref_qd", "crit_recall_qd"])
+    assert cal.provenance.cv is not None
+    assert cal.provenance.cv.pearson > 0.9
+    assert cal.provenance.cv.folds == 8
+    assert cal.provenance.n_questions == 8
+    hi = cal.predict({"cos_ref_qd": 1.0, "crit_recall_qd": 1.0}, 5.0)
+    lo = cal.predict({"cos_ref_qd": 0.0, "crit_recall_qd": 0.0}, 5.0)
+    assert hi == pytest.approx(5.0, abs=0.3) and lo == pytest.approx(0.0, abs=0.3)
+
+
+def test_grouped_cv_holds_out_whole_questions() -> None:
+    groups = np.array([f"q{i % 7}" for i in range(70)])
+    for folds in (None, 3):
+        tests = _splits(groups, folds)
+        assert sum(int(t.sum()) for t in tests) == len(groups)  # every row predicted exactly once
+        for t in tests:
+            assert not set(groups[t]) & set(groups[~t])
+    rows = [SignalRow(signals={"x": float(i % 7)}, score=float(i % 5) + 0.1 * (i % 3), max_score=5.0, group=g)
+            for i, g in enumerate(groups)]
+    assert grouped_cv(rows, features=["x"], gate=None)["folds"] == 7
+    gkf = grouped_cv(rows, features=["x"], gate=None, folds=3)
+    assert gkf["folds"] == 3 and gkf["scheme"].startswith("GroupKFold")
+
+
+def test_gate_scales_to_zero_below_lo() -> None:
+    gate = Gate(signal="topicality", lo=0.1, hi=0.3)
+    assert gate.factor({"topicality": 0.05}) == 0.0
+    assert gate.factor({"topicality": 0.2}) == pytest.approx(0.5)
+    assert gate.factor({"topicality": 0.9}) == 1.0
+
+
+def test_bad_calibration_file_names_file_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "cal.json"
+    bad.write_text(json.dumps({"name": "x", "features": ["cos_ref"]}))
+    with pytest.raises(InputError) as e:
+        Calibration.load(bad)
+    assert str(bad) in str(e.value) and e.value.field is not None
+    with pytest.raises(InputError):
+        Calibration.load(tmp_path / "missing.json")
+
+
+def test_fit_needs_two_questions() -> None:
+    signals, targets, groups = _synthetic(n_q=1)
+    with pytest.raises(InputError):
+        fit_calibration(signals, targets, groups, [5.0] * len(targets), features=["cos_ref_qd"])
+
+
+def test_graded_jsonl_errors_name_line_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "g.jsonl"
+    good = {"question_id": "1", "question": "Q?", "reference_answer": "R.", "answer": "A.", "score": 4}
+    f.write_text(json.dumps(good) + "\n" + json.dumps({**good, "score": "lots"}) + "\n")
+    with pytest.raises(InputError) as e:
+        read_graded_jsonl(f)
+    assert e.value.line == 2 and e.value.field == "score"
+    assert main([str(f)]) == 2
+    assert f"{f}:2: score:" in capsys.readouterr().err
