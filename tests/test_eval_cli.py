@@ -126,10 +126,11 @@ def test_tune_reports_cv_and_writes_a_config_eval_accepts(mohler_subset: Path, t
 
     assert cal["provenance"]["data_sha256"] == hashlib.sha256(mohler_subset.read_bytes()).hexdigest()
     cfg = yaml.safe_load(out_cfg.read_text())
-    assert Path(cfg["calibration"]) == cal_path.resolve()
+    # Written relative to the config, so the pair can be moved or committed together.
+    assert cfg["calibration"] == "tuned.calibration.json"
     assert cfg["tuned"]["cv_tuned"] == pytest.approx(data["tuned"]["cv"]["qwk"], abs=1e-4)
     settings = load_settings(config_file=out_cfg, environ={})
-    assert settings.calibration == cal_path.resolve()
+    assert settings.calibration is not None and settings.calibration.resolve() == cal_path.resolve()
     # eval with the tuned config runs, and says the figure is in-sample.
     code, out, _ = _invoke(["eval", str(mohler_subset), "--config", "default", "--config", str(out_cfg),
                             "--judge", "none", "--json", "--resamples", "50", "--cv"])
