@@ -123,7 +123,7 @@ def render(result: GradeResult, rubric: Rubric, grader: Grader) -> RenderableTyp
     else:
         frac = result.score / result.max_score
         colour = "green" if frac >= 0.7 else "yellow" if frac >= 0.4 else "red"
-        head.append(f"Score {result.score:.2f} / {result.max_score:g}  ", style=f"bold {colour}")
+        head.append(f"Score {result.score:.1f} / {result.max_score:g}  ", style=f"bold {colour}")
         head.append(_bar(frac), style=colour)
         head.append(f"  {frac:.0%}", style=colour)
         if result.status == "fallback":
