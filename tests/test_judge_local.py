@@ -21,6 +21,7 @@ from grader.config import JudgeSettings, Settings
 from grader.judge import make_judge
 from grader.judge.local_server import LocalServer, free_port
 from grader.judge.schema import score_values
+from grader.judge.structured import forget_modes
 from grader.models import JudgeResult, Rubric
 
 pytestmark = pytest.mark.llm
@@ -43,6 +44,8 @@ def assert_schema_valid(result: JudgeResult, rubric: Rubric) -> None:
 
 
 def test_openai_judge_end_to_end_then_cache_hit(local_llm: LocalServer, tmp_path: Path) -> None:
+    # Other tests may have negotiated with this server already; this one must see the negotiation itself.
+    forget_modes()
     rubric = pruning_rubric()
     before = local_llm.completions_served()
     judge = make_judge(local_settings(local_llm, tmp_path, logprobs=True))  # no --model: the server's only one

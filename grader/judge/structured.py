@@ -109,6 +109,12 @@ def remembered_mode(backend: str, endpoint: str | None, model: str) -> str | Non
         return _MODE_MEMORY.get((backend, endpoint, model))
 
 
+def forget_modes() -> None:
+    """Drop what the process learnt about endpoints, so the next call negotiates afresh."""
+    with _MEMORY_LOCK:
+        _MODE_MEMORY.clear()
+
+
 def mode_order(transport: Transport, fixed: str, model: str) -> list[str]:
     if fixed != "auto":
         return [fixed]
