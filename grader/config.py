@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from grader.errors import InputError
+from grader.errors import InputError, read_utf8
 from grader.paths import default_rubrics_dir
 
 JudgeBackend = Literal["none", "openai", "langchain", "auto"]
@@ -100,14 +100,7 @@ class Settings(BaseSettings):
 
 def read_config_file(path: Path) -> dict[str, Any]:
     """Read a TOML, YAML or JSON config file into a plain dict, with errors that name the file."""
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read config file: {e.strerror}", file=path) from e
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 (byte {e.start})", file=path) from e
+    text = read_utf8(path, "config file")
     try:
         if path.suffix == ".toml":
             data = tomllib.loads(text)

@@ -46,3 +46,15 @@ class JudgeUnavailable(GraderError):
     """The judge could not produce a verdict and no fallback was allowed."""
 
     exit_code = 3
+
+
+def read_utf8(path: str | Path, what: str | None = None, *, encoding: str = "utf-8") -> str:
+    """A user's file as text, or an InputError naming the file: unreadable, or not UTF-8 (with the byte offset)."""
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as e:
+        raise InputError(f"cannot read{' ' + what if what else ''}: {e.strerror}", file=path) from e
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 (byte {e.start})", file=path) from e

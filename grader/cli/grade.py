@@ -26,7 +26,7 @@ from grader.cli.common import (
     SamplesOpt,
     build_settings,
 )
-from grader.errors import InputError, JudgeUnavailable
+from grader.errors import InputError, JudgeUnavailable, read_utf8
 from grader.pipeline.grader import DEFAULT_MAX_ANSWER_CHARS
 
 if TYPE_CHECKING:
@@ -57,14 +57,7 @@ def read_answer(answer: str | None, answer_file: Path | None) -> str:
     if answer is not None and answer_file is not None:
         raise InputError("give either --answer or --answer-file, not both", field="answer")
     if answer_file is not None:
-        try:
-            raw = answer_file.read_bytes()
-        except OSError as e:
-            raise InputError(f"cannot read: {e.strerror}", file=answer_file) from e
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            raise InputError(f"not UTF-8 (byte {e.start})", file=answer_file) from e
+        return read_utf8(answer_file)
     if answer == "-":
         data = sys.stdin.buffer.read()
         try:

@@ -34,7 +34,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from grader.errors import InputError
+from grader.errors import InputError, read_utf8
 from grader.models import ID_PATTERN, Question
 
 FIELDS: tuple[str, ...] = (
@@ -236,14 +236,7 @@ def load_csv(path: Path, mapping: Mapping[str, str] | None = None, strict: bool 
 
 
 def _read_text(path: Path) -> str:
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise InputError(f"cannot read eval set: {e.strerror}", file=path) from e
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise InputError(f"not UTF-8 (byte {e.start})", file=path) from e
+    return read_utf8(path, "eval set", encoding="utf-8-sig")
 
 
 def load_dataset(path: Path, mapping: Mapping[str, str] | None = None, strict: bool = False) -> Dataset:
