@@ -101,7 +101,10 @@ def test_writer_appends_and_resume_drops_torn_line(tmp_path: Path, fmt: str) -> 
     with out.open("ab") as f:
         f.write(b'{"id": "r9", "li' if fmt == "jsonl" else b"r9,11,easy")
     state = load_resume_state(out, fmt)  # type: ignore[arg-type]
-    assert state.done == {2: "r0", 3: "r1", 4: "r2"}
+    assert state.lines() == [2, 3, 4] and len(state) == 3
+    state.check(3, "r1", out)
+    with pytest.raises(InputError, match="line 3 has another id than the input's 'r7'"):
+        state.check(3, "r7", out)
     assert state.torn_bytes > 0 and out.stat().st_size == size
     lines = out.read_text().splitlines()
     if fmt == "jsonl":
@@ -117,11 +120,15 @@ def test_resume_rejects_a_foreign_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a grader output record"):
         load_resume_state(out, "jsonl")
     state = load_resume_state(tmp_path / "missing.jsonl", "jsonl")
-    assert state.done == {}
-    state.done[5] = "a"
+    assert len(state) == 0 and 5 not in state
+    state.add(5, "a")
+    state.add(100_000, None)  # grows to any line number; a record without id matches any row
+    assert 5 in state and 4 not in state and 100_000 in state and len(state) == 2
     with pytest.raises(InputError, match="written for another input"):
         state.check(5, "b", out)
     state.check(5, "a", out)
+    state.check(100_000, "anything", out)
+    state.check(6, "not done yet", out)
 
 
 def test_synthetic_answers_are_deterministic_and_valid(tmp_path: Path, seed_rubrics_dir: Path) -> None:

@@ -95,3 +95,21 @@ def test_column_mapping_and_full_records(tmp_path: Path, offline_grader: Grader)
     assert rec["id"] == "k1" and rec["line"] == 1 and rec["question_id"] == "easy-2"
     assert rec["result"]["embedding"]["signals"] and rec["result"]["score"] == rec["score"]
     assert {c["id"] for c in rec["criteria"]} == {c["id"] for c in rec["result"]["criteria"]}
+
+
+def test_records_are_appended_batch_by_batch_within_a_window(tmp_path: Path, offline_grader: Grader,
+                                                             seed_rubrics_dir: Path) -> None:
+    src = write_answers(load_rubrics(seed_rubrics_dir), tmp_path / "a.jsonl", 150, seed=5)
+    out = tmp_path / "out.jsonl"
+    on_disk: list[tuple[int, int]] = []
+
+    def progress(_offset: int, summary) -> None:  # type: ignore[no-untyped-def]
+        on_disk.append((summary.rows, len(out.read_text().splitlines())))
+
+    # One window holds the whole file, yet each encoder batch is written before the next one is encoded.
+    batch_size = offline_grader.scorer.encoder.batch_size
+    run_batch(offline_grader, BatchOptions(src, out, chunk_size=10_000), progress=progress)
+    assert len(on_disk) == -(-150 // batch_size) >= 3
+    assert all(rows == lines for rows, lines in on_disk)
+    assert [rows for rows, _ in on_disk] == sorted({rows for rows, _ in on_disk})
+    assert sorted(r["line"] for r in _records(out)) == list(range(1, 151))

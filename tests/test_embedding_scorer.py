@@ -169,3 +169,17 @@ def test_scoring_from_several_threads_matches_sequential(scorer: OfflineScorer, 
     with ThreadPoolExecutor(max_workers=4) as pool:
         threaded = list(pool.map(lambda it: scorer.score(*it).score, items))
     assert threaded == pytest.approx(sequential, abs=1e-3)
+
+
+def test_score_batches_stream_every_answer_once(scorer: OfflineScorer, pruning: Rubric) -> None:
+    answers = ["", "Pruning removes weights.", "...", "It makes the model smaller and faster."] * 40
+    items = [(pruning, a) for a in answers]
+    groups = list(scorer.score_batches(items))
+    assert sorted(i for g in groups for i, _ in g) == list(range(len(items)))
+    # Wordless answers need no encoding: they come first, all scored 0.
+    assert {answers[i] for i, _ in groups[0]} == {"", "..."}
+    assert all(r.score == 0.0 for _, r in groups[0])
+    whole = scorer.score_many(items)
+    for g in groups:
+        for i, r in g:
+            assert r.score == pytest.approx(whole[i].score, abs=1e-3)

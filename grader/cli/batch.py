@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
         force: Annotated[bool, typer.Option("--force", help="Replace an existing OUTPUT.")] = False,
         full: Annotated[bool, typer.Option("--full", help="Write the whole grade (all components) per row.")] = False,
         chunk_size: Annotated[
-            int, typer.Option("--chunk-size", min=1, help="Rows per batched encoding pass.")
+            int, typer.Option("--chunk-size", min=1, help="Rows read ahead and sorted by length before encoding.")
         ] = DEFAULT_CHUNK,
         concurrency: Annotated[
             int | None, typer.Option("--concurrency", min=1, help="Judge calls in flight (default: settings).")

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from grader.batches import in_order
 from grader.config import EmbeddingSettings
 from grader.errors import InputError
 
@@ -135,40 +137,71 @@ class Encoder:
     # -- one pass, sentence + token embeddings ---------------------------------------------------
     def encode_tokens(self, texts: list[str]) -> list[TokenEncoding]:
         """Sentence and word-piece embeddings from one forward pass per text, batched by length."""
+        return in_order(self.encode_tokens_batches(texts), len(texts))
+
+    def encode_tokens_batches(self, texts: list[str]) -> Iterator[list[tuple[int, TokenEncoding]]]:
+        """encode_tokens, one forward batch at a time: (index into texts, encoding) pairs.
+
+        The whole list is tokenised once and sorted by token count, so a batch pads to nearly its own
+        length (sorting by characters, as SentenceTransformer.encode does, pads ~10% more). A caller
+        that consumes each batch as it comes holds one batch of token embeddings at a time.
+        """
+        if not texts:
+            return
         with self._lock:
-            return self._encode_tokens(texts)
-
-    def _encode_tokens(self, texts: list[str]) -> list[TokenEncoding]:
-        import torch
-
-        results: list[TokenEncoding | None] = [None] * len(texts)
-        # Sorting by length keeps padding small, as SentenceTransformer.encode does.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+            enc = self.tokenizer(
+                list(texts), truncation=True, max_length=self.max_length, return_offsets_mapping=True,
+                padding=False,
+            )
+        keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
+        lengths = [len(ids) for ids in enc["input_ids"]]
+        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
-            batch = [texts[i] for i in idx]
-            feats = self.tokenizer(
-                batch, padding=True, truncation=True, max_length=self.max_length,
-                return_offsets_mapping=True, return_tensors="pt",
-            )
-            offsets = feats.pop("offset_mapping").numpy()
-            feats = {k: v.to(self.device) for k, v in feats.items()}
-            with torch.inference_mode():
-                out = self.model.forward(feats)
-            sent = torch.nn.functional.normalize(out["sentence_embedding"], p=2, dim=1).cpu().numpy()
-            tok = out["token_embeddings"].cpu().numpy()
-            ids = feats["input_ids"].cpu().numpy()
-            mask = feats["attention_mask"].cpu().numpy().astype(bool)
-            for j, i in enumerate(idx):
-                keep = mask[j] & ~np.isin(ids[j], self.special_ids)
-                results[i] = TokenEncoding(
-                    text=batch[j],
-                    embedding=sent[j].astype(np.float32),
-                    tokens=tok[j][keep].astype(np.float32),
-                    offsets=offsets[j][keep].astype(np.int64),
-                    token_ids=tuple(int(x) for x in ids[j][keep]),
-                )
-        return [r for r in results if r is not None]
+            with self._lock:  # not held across the yield: the consumer's work must not block other threads
+                group = self._forward(texts, idx, {k: enc[k] for k in keys}, enc["offset_mapping"], lengths)
+            yield group
+
+    def _forward(
+        self,
+        texts: list[str],
+        idx: list[int],
+        features: dict[str, list[list[int]]],
+        offsets: list[list[tuple[int, int]]],
+        lengths: list[int],
+    ) -> list[tuple[int, TokenEncoding]]:
+        import torch
+
+        width = max(lengths[i] for i in idx)
+        pad_values = {"input_ids": self.tokenizer.pad_token_id or 0, "token_type_ids": 0, "attention_mask": 0}
+        left = getattr(self.tokenizer, "padding_side", "right") == "left"
+        arrays = {k: np.full((len(idx), width), pad_values[k], dtype=np.int64) for k in features}
+        for j, i in enumerate(idx):
+            n = lengths[i]
+            cols = slice(width - n, width) if left else slice(0, n)
+            for k, rows in features.items():
+                arrays[k][j, cols] = rows[i]
+        feats = {k: torch.from_numpy(v).to(self.device) for k, v in arrays.items()}
+        with torch.inference_mode():
+            out = self.model.forward(feats)
+        sent = torch.nn.functional.normalize(out["sentence_embedding"], p=2, dim=1).cpu().numpy()
+        tok = out["token_embeddings"].cpu().numpy()
+        ids = arrays["input_ids"]
+        mask = arrays["attention_mask"].astype(bool)
+        group: list[tuple[int, TokenEncoding]] = []
+        for j, i in enumerate(idx):
+            keep = mask[j] & ~np.isin(ids[j], self.special_ids)
+            off = np.zeros((width, 2), dtype=np.int64)
+            n = lengths[i]
+            off[(width - n) if left else 0 : width if left else n] = offsets[i]
+            group.append((i, TokenEncoding(
+                text=texts[i],
+                embedding=sent[j].astype(np.float32),
+                tokens=tok[j][keep].astype(np.float32),
+                offsets=off[keep],
+                token_ids=tuple(int(x) for x in ids[j][keep]),
+            )))
+        return group
 
     def encode_tokens_cached(self, texts: list[str]) -> list[TokenEncoding]:
         """encode_tokens for fixed texts, each computed once per process (keyed by model and text)."""

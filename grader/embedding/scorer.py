@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 import threading
 from collections import OrderedDict
+from collections.abc import Iterator
 from dataclasses import dataclass
 
+from grader.batches import in_order
 from grader.config import Settings
 from grader.embedding.calibration import Calibration, default_calibration_path
 from grader.embedding.encoder import Encoder, TokenEncoding, get_encoder
@@ -84,39 +86,46 @@ class OfflineScorer:
         return ctx
 
     # -- answers, batched --------------------------------------------------------------------------
-    def analyse_many(self, items: list[tuple[Rubric, str]]) -> list[Scored]:
+    def analyse_batches(self, items: list[tuple[Rubric, str]]) -> Iterator[list[tuple[int, Scored]]]:
+        """Signals for each (rubric, answer), one encoder batch at a time: (index into items, Scored).
+
+        Each batch's token embeddings are reduced to signals before the next batch is encoded, so memory
+        holds one batch of them whatever len(items) is. Empty answers come first, in one group.
+        """
         texts = [a.strip() for _, a in items]
-        # No word at all ('', '...', '??') is an empty answer: score 0, not a guess from punctuation.
-        todo = [i for i, t in enumerate(texts) if _WORD.search(t)]
-        encoded: dict[int, TokenEncoding] = dict(
-            zip(todo, self.encoder.encode_tokens([texts[i] for i in todo]), strict=True)
-        )
         all_points = [rubric_points(r) for r, _ in items]
-        # Encode every rubric text this batch has not seen in one batched pass, not one call per rubric.
+        # Encode every rubric text this call has not seen in one batched pass, not one call per rubric.
         fixed = [t for (r, _), pts in zip(items, all_points, strict=True)
                  for t in (r.question, r.reference_answer, *(p.text for p in pts))]
         self.encoder.encode_tokens_cached(fixed)
-        out: list[Scored] = []
-        for i, (rubric, _) in enumerate(items):
-            points = all_points[i]
-            ctx = self._context(rubric, points)
-            enc = encoded.get(i)
-            if enc is None or enc.n_tokens == 0:
-                out.append(Scored(empty_signals(ctx), [CriterionMatch(0.0, 0.0, 0, 0) for _ in points], points, True))
-                continue
-            signals, matches = compute_signals(enc, ctx)
-            out.append(Scored(signals, matches, points, False))
-        return out
+        # No word at all ('', '...', '??') is an empty answer: score 0, not a guess from punctuation.
+        todo = [i for i, t in enumerate(texts) if _WORD.search(t)]
+        empty = [i for i, t in enumerate(texts) if not _WORD.search(t)]
+        if empty:
+            yield [(i, self._analyse(items[i][0], all_points[i], None)) for i in empty]
+        for group in self.encoder.encode_tokens_batches([texts[i] for i in todo]):
+            yield [(todo[j], self._analyse(items[todo[j]][0], all_points[todo[j]], enc)) for j, enc in group]
+
+    def _analyse(self, rubric: Rubric, points: list[_Point], enc: TokenEncoding | None) -> Scored:
+        ctx = self._context(rubric, points)
+        if enc is None or enc.n_tokens == 0:
+            return Scored(empty_signals(ctx), [CriterionMatch(0.0, 0.0, 0, 0) for _ in points], points, True)
+        signals, matches = compute_signals(enc, ctx)
+        return Scored(signals, matches, points, False)
+
+    def analyse_many(self, items: list[tuple[Rubric, str]]) -> list[Scored]:
+        return in_order(self.analyse_batches(items), len(items))
 
     def signals_many(self, items: list[tuple[Rubric, str]]) -> list[dict[str, float]]:
         return [s.signals for s in self.analyse_many(items)]
 
+    def score_batches(self, items: list[tuple[Rubric, str]]) -> Iterator[list[tuple[int, EmbeddingResult]]]:
+        """score_many, one encoder batch at a time: (index into items, result) pairs as they are ready."""
+        for group in self.analyse_batches(items):
+            yield [(i, self._result(items[i][0], items[i][1].strip(), scored)) for i, scored in group]
+
     def score_many(self, items: list[tuple[Rubric, str]]) -> list[EmbeddingResult]:
-        texts = [a.strip() for _, a in items]
-        return [
-            self._result(rubric, text, scored)
-            for (rubric, _), text, scored in zip(items, texts, self.analyse_many(items), strict=True)
-        ]
+        return in_order(self.score_batches(items), len(items))
 
     def score(self, rubric: Rubric, answer: str) -> EmbeddingResult:
         return self.score_many([(rubric, answer)])[0]

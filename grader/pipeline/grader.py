@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
+from grader.batches import in_order
 from grader.config import Settings, load_settings
 from grader.errors import InputError
 from grader.models import EmbeddingResult, GradeResult, JudgeResult, Question, Rubric
@@ -222,12 +223,16 @@ class Grader:
         return self._grade_pairs_offline(pairs)
 
     def _grade_pairs_offline(self, pairs: Sequence[tuple[Rubric, str]]) -> list[GradeResult]:
-        if not pairs:
-            return []
+        return in_order(self.grade_offline_batches(pairs), len(pairs))
+
+    def grade_offline_batches(self, pairs: Sequence[tuple[Rubric, str]]) -> Iterator[list[tuple[int, GradeResult]]]:
+        """Offline grades one encoder batch at a time, as (index into pairs, result), for streaming callers."""
         t0 = time.perf_counter()
-        embs = self.scorer.score_many(list(pairs))
-        each = (time.perf_counter() - t0) * 1000 / len(pairs)
-        return [self.finish(r, a, e, None, each) for (r, a), e in zip(pairs, embs, strict=True)]
+        for group in self.scorer.score_batches(list(pairs)):
+            t1 = time.perf_counter()
+            each = (t1 - t0) * 1000 / max(len(group), 1)
+            yield [(i, self.finish(pairs[i][0], pairs[i][1], e, None, each)) for i, e in group]
+            t0 = time.perf_counter()
 
     # -- async API -----------------------------------------------------------------------------
     async def agrade(

@@ -1,0 +1,64 @@
+"""The encoder's one-pass token encodings against SentenceTransformer.encode, with the real bundled model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from grader.embedding.encoder import Encoder
+
+TEXTS = [
+    "Pruning removes the least important weights from a network.",
+    "A language model assigns probabilities to sequences of words and predicts the next one.",
+    "Yes.",
+    "Dropout randomly zeroes activations during training; it is a regulariser that reduces overfitting "
+    "by stopping units from co-adapting, and at inference every unit is kept and scaled.",
+    "tokens tokens tokens " * 200,  # longer than the model's 256 word pieces: truncated, not an error
+    "Überanpassung — overfitting — means the model memorises the training data (naïve, ≥ 3 words).",
+    "BERT",
+    "Gradient descent moves the weights against the gradient of the loss.",
+]
+
+
+def test_sentence_embeddings_equal_sentence_transformers(encoder: Encoder) -> None:
+    ours = np.stack([e.embedding for e in encoder.encode_tokens(TEXTS)])
+    theirs = encoder.model.encode(TEXTS, normalize_embeddings=True, show_progress_bar=False)
+    assert np.abs(ours - theirs).max() < 1e-4
+
+
+def test_batches_yield_every_text_once_longest_first(encoder: Encoder) -> None:
+    texts = TEXTS * 20  # 160 texts: three batches of at most batch_size
+    groups = list(encoder.encode_tokens_batches(texts))
+    seen = [i for g in groups for i, _ in g]
+    assert sorted(seen) == list(range(len(texts)))
+    assert all(len(g) <= encoder.batch_size for g in groups)
+    assert len(groups) == -(-len(texts) // encoder.batch_size)
+    # Sorted by token count across the whole call, so each batch pads only to its own longest text.
+    firsts = [max(e.n_tokens for _, e in g) for g in groups]
+    assert firsts == sorted(firsts, reverse=True)
+    for g in groups:
+        for i, e in g:
+            assert e.text == texts[i]
+
+
+def test_batch_composition_does_not_change_an_encoding(encoder: Encoder) -> None:
+    alone = [encoder.encode_tokens([t])[0] for t in TEXTS]
+    together = encoder.encode_tokens(TEXTS)
+    for a, b in zip(alone, together, strict=True):
+        assert a.token_ids == b.token_ids
+        assert np.array_equal(a.offsets, b.offsets)
+        assert np.abs(a.embedding - b.embedding).max() < 1e-4
+        assert np.abs(a.tokens - b.tokens).max(initial=0.0) < 1e-3
+
+
+def test_offsets_point_at_the_word_pieces(encoder: Encoder) -> None:
+    text = "Pruning removes weights."
+    enc = encoder.encode_tokens([text])[0]
+    pieces = [text[s:e] for s, e in enc.offsets]
+    assert "".join(pieces).replace("##", "") == "Pruningremovesweights."
+    assert len(pieces) == enc.n_tokens == enc.tokens.shape[0]
+
+
+@pytest.mark.parametrize("texts", [[], ["x"]])
+def test_small_inputs(encoder: Encoder, texts: list[str]) -> None:
+    assert len(encoder.encode_tokens(texts)) == len(texts)
