@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.embedding.encoder import Encoder
+from grader.embedding.encoder import Encoder, bundled_model_path
 
 TEXTS = [
     "Pruning removes the least important weights from a network.",
@@ -22,7 +22,10 @@ TEXTS = [
 
 def test_sentence_embeddings_equal_sentence_transformers(encoder: Encoder) -> None:
     ours = np.stack([e.embedding for e in encoder.encode_tokens(TEXTS)])
-    theirs = encoder.model.encode(TEXTS, normalize_embeddings=True, show_progress_bar=False)
+    from sentence_transformers import SentenceTransformer
+
+    st = SentenceTransformer(str(bundled_model_path()), device="cpu")
+    theirs = st.encode(TEXTS, normalize_embeddings=True, show_progress_bar=False)
     assert np.abs(ours - theirs).max() < 1e-4
 
 
@@ -62,3 +65,18 @@ def test_offsets_point_at_the_word_pieces(encoder: Encoder) -> None:
 @pytest.mark.parametrize("texts", [[], ["x"]])
 def test_small_inputs(encoder: Encoder, texts: list[str]) -> None:
     assert len(encoder.encode_tokens(texts)) == len(texts)
+
+
+def test_both_runtimes_give_the_same_encodings(encoder: Encoder) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from grader.embedding.light_model import LightSentenceModel
+
+    reference = Encoder(runtime="sentence-transformers")
+    assert isinstance(reference.model, SentenceTransformer)
+    assert isinstance(encoder.model, LightSentenceModel)  # the default: no sentence_transformers import
+    for a, b in zip(encoder.encode_tokens(TEXTS), reference.encode_tokens(TEXTS), strict=True):
+        assert a.token_ids == b.token_ids and np.array_equal(a.offsets, b.offsets)
+        assert np.abs(a.embedding - b.embedding).max() < 1e-5
+        assert np.abs(a.tokens - b.tokens).max(initial=0.0) < 1e-5
+    assert np.abs(encoder.encode(TEXTS) - reference.encode(TEXTS)).max() < 1e-5

@@ -6,13 +6,15 @@ Heavy imports (torch, sentence-transformers, openai) happen inside the commands,
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Iterable
 
 import typer
 
 from grader.errors import GraderError
 
-app = typer.Typer(
+_app = typer.Typer(
     name="grader",
     help="Grade free-text answers against reference answers.",
     no_args_is_help=True,
@@ -21,20 +23,50 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    from grader.cli import bank, batch, bench, evaluate, grade, rubric, serve, tune
+@_app.callback()
+def _root() -> None:
+    # A callback keeps `grader` a command group even when only one sub-command is registered.
+    pass
 
-    for module in (bank, rubric, grade, batch, evaluate, tune, serve, bench):
-        module.register(app)
+
+# Command name -> the module that registers it, in the order `grader --help` lists them.
+_MODULES = ("bank", "rubric", "grade", "batch", "evaluate", "tune", "serve", "bench")
+_COMMANDS = {"bank": "bank", "rubric": "rubric", "grade": "grade", "batch": "batch", "eval": "evaluate",
+             "tune": "tune", "serve-local": "serve", "bench": "bench"}
+_registered: set[str] = set()
 
 
-_register()
+def _register(modules: Iterable[str] = _MODULES) -> None:
+    for name in modules:
+        if name not in _registered:
+            importlib.import_module(f"grader.cli.{name}").register(_app)
+            _registered.add(name)
+
+
+def _register_for(argv: list[str]) -> None:
+    """Register only the sub-command being run: importing every command module (batch, eval, bench ...)
+    costs a cold `grader grade` time for nothing. Help, unknown commands and no command get them all."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    wants_help = command is None or any(a in ("--help", "-h") for a in argv[: argv.index(command)])
+    if command in _COMMANDS and not wants_help:
+        _register([_COMMANDS[command]])
+    else:
+        _register()
+
+
+def __getattr__(name: str) -> object:
+    # `from grader.cli import app` (tests, embedding) gets the app with every command.
+    if name == "app":
+        _register()
+        return _app
+    raise AttributeError(f"module 'grader.cli' has no attribute {name!r}")
 
 
 def main() -> None:
+    _register_for(sys.argv[1:])
     try:
         # In non-standalone mode click returns (not raises) the code of a `typer.Exit`.
-        code = app(standalone_mode=False)
+        code = _app(standalone_mode=False)
         if isinstance(code, int) and code:
             sys.exit(code)
     except GraderError as e:

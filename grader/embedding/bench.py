@@ -32,7 +32,12 @@ def offline_throughput(n: int = 2000, repeats: int = 3, settings: Settings | Non
     scorer = OfflineScorer(settings)
     pairs = _answers(n)
     texts = [a.strip() for _, a in pairs]
-    model = scorer.encoder.model
+    from sentence_transformers import SentenceTransformer
+
+    from grader.embedding.encoder import bundled_model_path
+
+    # The baseline is the library itself, whatever runtime the scorer's encoder uses.
+    model = SentenceTransformer(settings.embedding.model or str(bundled_model_path()), device="cpu")
     bs = settings.embedding.batch_size
     # Warm-up: the model's first batches and every rubric's cached encodings.
     model.encode(texts[:bs], batch_size=bs, show_progress_bar=False)

@@ -80,10 +80,14 @@ _TEXT_CACHE = _LRU(CACHE_MAX_ENTRIES)
 
 
 class Encoder:
-    """A loaded SentenceTransformer plus the text-keyed cache for fixed texts (references, criteria)."""
+    """A loaded sentence-embedding model plus the text-keyed cache for fixed texts (references, criteria)."""
 
-    def __init__(self, model: str | None = None, device: str = "cpu", batch_size: int = 64) -> None:
-        from sentence_transformers import SentenceTransformer
+    def __init__(
+        self, model: str | None = None, device: str = "cpu", batch_size: int = 64, runtime: str = "auto"
+    ) -> None:
+        # Plain BERT + mean pooling (+ normalize) folders load without importing sentence_transformers or
+        # transformers (seconds of start-up); anything else falls back to SentenceTransformer.
+        from grader.embedding.light_model import load_sentence_model
 
         if model is None:
             path = bundled_model_path()
@@ -102,7 +106,8 @@ class Encoder:
                 self.name = model
             self.model_id = location
         try:
-            self.model = SentenceTransformer(location, device=device, local_files_only=local or _offline())
+            self.model = load_sentence_model(location, device=device, local_files_only=local or _offline(),
+                                             light=runtime == "auto")
         except (OSError, ValueError) as e:
             raise InputError(f"cannot load embedding model {model or location!r}: {e}".splitlines()[0],
                              field="embedding.model") from e
@@ -224,18 +229,18 @@ def _offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes")
 
 
-_ENCODERS: dict[tuple[str | None, str], Encoder] = {}
+_ENCODERS: dict[tuple[str | None, str, str], Encoder] = {}
 _ENCODERS_LOCK = threading.Lock()
 
 
 def get_encoder(settings: EmbeddingSettings | None = None) -> Encoder:
     """The process-wide encoder for (model, device); loaded on first use."""
     settings = settings or EmbeddingSettings()
-    key = (settings.model, settings.device)
+    key = (settings.model, settings.device, settings.runtime)
     with _ENCODERS_LOCK:
         enc = _ENCODERS.get(key)
         if enc is None:
-            enc = Encoder(settings.model, settings.device, settings.batch_size)
+            enc = Encoder(settings.model, settings.device, settings.batch_size, settings.runtime)
             _ENCODERS[key] = enc
         return enc
 

@@ -55,6 +55,7 @@ class BatchSummary:
     completion_tokens: int = 0
     cost_usd: float | None = None
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0  # this process's CPU time while grading: a shared machine's load does not inflate it
     torn_bytes: int = 0
     error_lines: list[int] = field(default_factory=list)  # first few, for the summary
 
@@ -115,6 +116,7 @@ class BatchSummary:
             "completion_tokens": self.completion_tokens,
             "cost_usd": self.cost_usd,
             "elapsed_s": round(self.elapsed_s, 3),
+            "cpu_s": round(self.cpu_s, 3),
             "rows_per_s": round(self.rate, 2),
             "error_lines": self.error_lines,
         }
@@ -334,6 +336,7 @@ def run_batch(grader: Grader, opts: BatchOptions, progress: Progress | None = No
     _ = grader.scorer  # load the model before the clock starts: the rate is grading, not start-up
     before = getattr(grader.judge, "run_usage", None)
     t0 = run.t0 = time.perf_counter()
+    cpu0 = time.process_time()
     try:
         with RecordWriter(opts.output, out_fmt, fields) as writer:  # type: ignore[arg-type]
             if grader.judge is None:
@@ -342,6 +345,7 @@ def run_batch(grader: Grader, opts: BatchOptions, progress: Progress | None = No
                 asyncio.run(run.run_judged(writer, state))
     finally:
         run.summary.elapsed_s = time.perf_counter() - t0
+        run.summary.cpu_s = time.process_time() - cpu0
         spent = getattr(grader.judge, "run_usage", None)
         if spent is not None and before is not None:
             # Tokens this run actually paid for: answers served from the judge cache cost nothing.
