@@ -71,7 +71,7 @@ def local_llm(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-unty
     from grader.judge.local_server import LocalServer
 
     log = tmp_path_factory.mktemp("llama") / "server.log"
-    with LocalServer(log_path=log, n_threads=2, startup_timeout=180) as server:
+    with LocalServer(log_path=log, startup_timeout=180) as server:  # default threads: see default_threads()
         yield server
 
 

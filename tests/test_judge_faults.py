@@ -268,3 +268,25 @@ def test_langchain_adapter_negotiates_retries_and_reports_failures(
     fault_server.set_script([], default="out_of_range")
     bad = judge.judge(pruning_rubric(), ANSWER + " again")
     assert bad.status == "unscored" and "score 7 is not one of the allowed scores" in bad.error
+
+
+def test_unparseable_greedy_reply_is_asked_again_warmer_and_its_cost_is_counted(
+    fault_server: FaultServer, tmp_path: Path
+) -> None:
+    # At temperature 0 asking again with the same request would buy the same reply: retries sample warmer.
+    fault_server.set_script([], default="garbage")
+    judge = make(fault_server, tmp_path, structured_mode="json_object")
+    r = judge.judge(pruning_rubric(), ANSWER)
+    assert r.status == "unscored" and "after 3 tries" in r.error
+    assert [b["temperature"] for b in fault_server.requests] == [0.0, 0.7, 0.7]
+    assert any("asked for again at temperature 0.7" in n for n in r.notes)
+    assert (judge.requests, judge.attempts, judge.rejected_replies) == (1, 3, 3)
+    assert judge.rejected_usage.completion_tokens == 60 == judge.run_usage.completion_tokens
+
+    fault_server.set_script(["garbage"], default="ok")
+    warm = make(fault_server, tmp_path, structured_mode="json_object", temperature=0.3)
+    r2 = warm.judge(pruning_rubric(), ANSWER + " again")
+    assert r2.status == "scored"
+    assert [b["temperature"] for b in fault_server.requests[3:]] == [0.3, 0.3]  # already sampling: kept
+    assert (warm.attempts, warm.rejected_replies, warm.rejected_usage.completion_tokens) == (2, 1, 20)
+    assert warm.run_usage.completion_tokens == 40

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -186,3 +187,14 @@ def test_a_structured_method_a_model_lacks_is_a_refusal_not_a_failure() -> None:
     assert isinstance(classify_error(NotImplementedError("no json_schema"), "json_schema"), ModeRefused)
     assert isinstance(classify_error(NotImplementedError("x"), "text"), FatalError)
     assert isinstance(classify_error(ConnectionRefusedError("refused"), "text"), TransientError)
+
+
+def test_local_server_generates_on_half_the_cores_unless_told() -> None:
+    from grader.judge.local_server import LocalServer, default_threads
+
+    assert default_threads() == max(1, (os.cpu_count() or 2) // 2)
+    cmd = LocalServer(Path("m.gguf"), port=1).command()
+    assert cmd[cmd.index("--n_threads") + 1] == str(default_threads())
+    assert cmd[cmd.index("--n_threads_batch") + 1] == str(default_threads())
+    cmd = LocalServer(Path("m.gguf"), port=1, n_threads=3).command()
+    assert cmd[cmd.index("--n_threads") + 1] == "3" and cmd[cmd.index("--n_threads_batch") + 1] == "3"

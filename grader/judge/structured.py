@@ -36,6 +36,9 @@ MODES = ("json_schema", "json_object", "tools", "text")
 
 # Replies that do not parse are asked for again at most this many extra times per mode.
 MAX_PARSE_RETRIES = 2
+# At temperature 0 the endpoint decodes greedily: asking again with the same request would buy the same
+# unparseable reply at full price. Retries of unparseable replies therefore sample at least this warm.
+PARSE_RETRY_TEMPERATURE = 0.7
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,10 @@ class StructuredReply(BaseModel):
     raw_text: str | None = None
     logprobs: list[dict[str, Any]] | None = None
     attempts: int = 1
+    rejected: int = Field(default=0, description="Replies that came back but did not parse or validate.")
+    rejected_usage: TokenUsage = Field(
+        default_factory=TokenUsage, description="Tokens those rejected replies cost (included in `usage`)."
+    )
     notes: list[str] = Field(default_factory=list)
 
 
@@ -92,12 +99,13 @@ class StructuredOutputError(JudgeUnavailable):
     """No valid structured reply. `usage` holds the tokens the failed attempts still cost."""
 
     def __init__(self, reason: str, usage: TokenUsage | None = None, attempts: int = 0,
-                 notes: list[str] | None = None) -> None:
+                 notes: list[str] | None = None, rejected: int = 0) -> None:
         super().__init__(reason)
         self.reason = reason
         self.usage = usage or TokenUsage()
         self.attempts = attempts
         self.notes = notes or []
+        self.rejected = rejected  # every reply that came back was rejected: all of `usage` was spent for nothing
 
 
 _MODE_MEMORY: dict[tuple[str, str | None, str], str] = {}
@@ -171,6 +179,8 @@ class _Negotiation:
         self.order = mode_order(transport, settings.structured_mode, model)
         self.parse_tries = 1 + min(MAX_PARSE_RETRIES, settings.max_retries)
         self.usage = TokenUsage()
+        self.rejected_usage = TokenUsage()
+        self.rejected = 0
         self.attempts = 0
         self.notes: list[str] = []
         self.last_error: str | None = None
@@ -200,9 +210,17 @@ class _Negotiation:
                 reply = self._accept(outcome, mode)
                 if reply is not None:
                     return reply
+                if tries < self.parse_tries:
+                    self._warm_up_retry()
             else:
                 raise self._give_up(f"{self.last_error} (after {self.parse_tries} tries)")
         raise self._give_up("the endpoint refused every structured-output mode tried: " + ", ".join(self.order))
+
+    def _warm_up_retry(self) -> None:
+        if self.params.temperature <= 0:
+            self.notes.append(f"unparseable reply asked for again at temperature {PARSE_RETRY_TEMPERATURE} "
+                              "(at 0 the same request would return the same reply)")
+            self.params = replace(self.params, temperature=PARSE_RETRY_TEMPERATURE)
 
     def _accept(self, raw: RawReply, mode: str) -> StructuredReply | None:
         """A StructuredReply when the reply validates; None (and the reason kept) when it does not."""
@@ -212,6 +230,9 @@ class _Negotiation:
             data = decode_reply(raw, mode)
             parsed = self.validate(data) if self.validate is not None else None
         except (VerdictParseError, ValueError) as e:
+            self.rejected += 1
+            if raw.usage is not None:
+                self.rejected_usage = self.rejected_usage + raw.usage
             cut = " (reply cut off at max_tokens)" if raw.finish_reason == "length" else ""
             self.last_error = f"unparseable reply in {mode} mode{cut}: {e}"
             self.notes.append(self.last_error[:300])
@@ -220,11 +241,13 @@ class _Negotiation:
             _MODE_MEMORY[(self.transport.backend, self.transport.endpoint, self.model)] = mode
         return StructuredReply(
             data=data, parsed=parsed, mode=mode, usage=self.usage, model=raw.model or self.model,
-            raw_text=raw.text, logprobs=raw.logprobs, attempts=self.attempts, notes=self.notes,
+            raw_text=raw.text, logprobs=raw.logprobs, attempts=self.attempts, rejected=self.rejected,
+            rejected_usage=self.rejected_usage, notes=self.notes,
         )
 
     def _give_up(self, reason: str) -> StructuredOutputError:
-        return StructuredOutputError(reason, usage=self.usage, attempts=self.attempts, notes=self.notes)
+        return StructuredOutputError(reason, usage=self.usage, attempts=self.attempts, notes=self.notes,
+                                     rejected=self.rejected)
 
 
 def run_structured(transport: Transport, settings: JudgeSettings, messages: list[dict[str, str]],

@@ -7,6 +7,7 @@ valid for whatever rubric the client sent. Every chat request is recorded and co
 
 Faults: ok, ok:<score>, slow, 429, 500, timeout, disconnect, bad_body, truncated, wrong_keys, out_of_range,
 score_string, garbage, missing_criterion, echo_fake_score, logprobs, no_logprobs, refuse_logprobs.
+With `greedy_garbage=MARKER`, requests at temperature 0 whose answer contains MARKER get garbage (script untouched).
 """
 
 from __future__ import annotations
@@ -56,13 +57,17 @@ def valid_verdict(schema: dict[str, Any] | None, score: float | None = None, ver
 
 class FaultServer:
     def __init__(self, script: list[str] | None = None, default: str = "ok", *, reject_json_schema: bool = True,
-                 score: float | None = None, delay: float = 2.0, slow: float = 0.3) -> None:
+                 score: float | None = None, delay: float = 2.0, slow: float = 0.3,
+                 greedy_garbage: str | None = None) -> None:
         self.script: deque[str] = deque(script or [])
         self.default = default
         self.reject_json_schema = reject_json_schema
         self.score = score
         self.delay = delay
         self.slow = slow
+        # Answers containing this marker get garbage at temperature 0, like a model whose greedy decoding
+        # of that prompt never parses: the same request always fails, a warmer retry can succeed.
+        self.greedy_garbage = greedy_garbage
         self.requests: list[dict[str, Any]] = []
         self.served: list[str] = []  # which behaviour answered each chat request
         self.in_flight = 0
@@ -83,6 +88,13 @@ class FaultServer:
     def count(self) -> int:
         with self._lock:
             return len(self.requests)
+
+    def completions_served(self) -> int:
+        """Same name as LocalServer's, so a benchmark can count requests on either server."""
+        return self.count
+
+    def cpu_seconds(self) -> float | None:
+        return None  # runs inside the test process: its CPU time is not the server's alone
 
     def modes(self) -> list[str]:
         with self._lock:
@@ -172,7 +184,11 @@ class FaultServer:
             h._json(500, {"error": {"message": "1 validation error: ('body', 'response_format', 'type') "
                                     "Input should be 'text' or 'json_object'", "type": "internal_server_error"}})
             return
-        fault = self._next_fault()
+        if (self.greedy_garbage and not body.get("temperature")
+                and self.greedy_garbage in str(body["messages"][-1]["content"])):
+            fault = "garbage"
+        else:
+            fault = self._next_fault()
         self.served.append(fault)
         score = self.score
         if fault.startswith("ok:"):  # "ok:3": a valid reply with score 3
