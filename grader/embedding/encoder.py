@@ -204,7 +204,7 @@ class Encoder:
                 embedding=sent[j].astype(np.float32),
                 tokens=tok[j][keep].astype(np.float32),
                 offsets=off[keep],
-                token_ids=tuple(int(x) for x in ids[j][keep]),
+                token_ids=tuple(ids[j][keep].tolist()),
             )))
         return group
 

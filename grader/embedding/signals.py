@@ -63,9 +63,9 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(n, 1e-12)
 
 
-def token_stems(enc: TokenEncoding) -> list[str]:
+def token_stems(enc: TokenEncoding, spans: list[tuple[str, int, int]] | None = None) -> list[str]:
     """The stem of the word each word piece belongs to; '' for stop words and punctuation."""
-    spans = word_spans(enc.text)
+    spans = word_spans(enc.text) if spans is None else spans
     out: list[str] = []
     j = 0
     for s, _e in enc.offsets:
@@ -203,7 +203,8 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
     n_crit = len(ctx.weights)
     if answer.n_tokens == 0:
         return empty_signals(ctx), [CriterionMatch(0.0, 0.0, 0, 0) for _ in range(n_crit)]
-    a_stems = token_stems(answer)
+    a_words = word_spans(answer.text)
+    a_stems = token_stems(answer, a_words)
     # Question demoting (Sultan et al. 2016): words that already appear in the question earn nothing.
     a_keep = np.array([s not in ctx.question_stems for s in a_stems], dtype=bool)
     a_content = np.array([bool(s) for s in a_stems], dtype=bool) & a_keep
@@ -255,6 +256,6 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
         "tok_precision_qd": tok_precision,
         "lex_recall_qd": len(a_set & ctx.reference_stems) / len(ctx.reference_stems) if ctx.reference_stems else 0.0,
         "lex_precision_qd": len(a_set & ctx.reference_stems) / len(a_set) if a_set else 0.0,
-        "log_len_ratio": math.log((len(word_spans(answer.text)) + 1) / (ctx.reference_words + 1)),
+        "log_len_ratio": math.log((len(a_words) + 1) / (ctx.reference_words + 1)),
     }
     return signals, matches
