@@ -19,7 +19,7 @@ _PROBE = (
     "finally:\n"
     "    mods = ('torch', 'sentence_transformers', 'transformers', 'grader.cli.batch', 'grader.cli.bench',\n"
     "            'grader.cli.evaluate', 'grader.cli.tune', 'grader.cli.rubric', 'grader.cli.serve', 'rich',\n"
-    "            'openai', 'httpx', 'langchain_core')\n"
+    "            'openai', 'httpx', 'langchain_core', 'sklearn', 'grader.judge.structured')\n"
     "    print(sorted(m for m in mods if m in sys.modules), file=sys.stderr)\n"
 )
 
@@ -38,6 +38,13 @@ def test_grade_input_error_imports_no_model_and_no_other_command(judge: str) -> 
     assert code == 2
     assert err[0] == "error: answer: empty answer"
     assert err[-1] == "[]"  # not torch, not the other commands, not rich/openai/httpx/langchain
+
+
+def test_offline_grade_loads_the_model_without_sentence_transformers_or_judge_transport() -> None:
+    code, err = _probe("grade", "--question-id", "easy-2", "--judge", "none", "--json",
+                       "--answer", "Pruning removes unimportant weights.")
+    assert code == 0, err
+    assert err[-1] == "['torch']"  # the light runtime: no sentence_transformers/transformers/sklearn
 
 
 def test_help_still_lists_every_command() -> None:

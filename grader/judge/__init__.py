@@ -9,12 +9,10 @@ Public entry points:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from grader.config import Settings
-from grader.judge.structured import resolve_backend
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from grader.config import Settings
     from grader.judge.judge import Judge
 
 __all__ = ["make_judge", "resolve_backend"]
@@ -27,13 +25,25 @@ def make_judge(settings: Settings) -> Judge | None:
     endpoint trouble never raises here or later: it shows up as unscored JudgeResults.
     """
     from grader.errors import InputError
-    from grader.judge.judge import Judge
+    from grader.judge.structured import resolve_backend
 
     backend = resolve_backend(settings.judge)
     if backend == "none":
         return None
+    from grader.judge.judge import Judge
+
     if backend == "langchain" and not settings.judge.provider:
         raise InputError("--judge langchain needs --provider, e.g. ollama:llama3", field="judge.provider")
     if backend == "openai" and not (settings.judge.base_url or settings.judge.api_key):
         raise InputError("--judge openai needs --base-url or OPENAI_API_KEY", field="judge.base_url")
     return Judge(settings)
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: every grade touches grader.judge.injection, and an offline grade should
+    # not pay for the judge's transport modules.
+    if name == "resolve_backend":
+        from grader.judge.structured import resolve_backend
+
+        return resolve_backend
+    raise AttributeError(name)
