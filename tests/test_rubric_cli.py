@@ -140,3 +140,26 @@ def test_validate_missing_path(tmp_path: Path) -> None:
     r = run_cli("rubric", "validate", tmp_path / "nowhere")
     assert r.code == 2
     assert r.err == f"error: {tmp_path / 'nowhere'}: no such rubric file or folder\n"
+
+
+def test_rebuild_leaves_an_unchanged_file_alone(folder: Path) -> None:
+    path = folder / "t" / "medium-2.yaml"
+    before = path.stat().st_mtime_ns
+    r = run_cli("rubric", "build", "medium-2", "--rubrics", folder, "--builder", "deterministic")
+    assert r.code == 0, r.err
+    assert f"medium-2: unchanged (3 key points) {path}" in r.out
+    assert path.stat().st_mtime_ns == before
+
+
+def test_rebuild_keeps_a_commented_file_as_bak(folder: Path) -> None:
+    path = folder / "t" / "medium-2.yaml"
+    _edit(path, lambda d: d.update(question="How does quantization compress a model?"))
+    commented = "# Reviewed with the ML team, 2026-11: keep c2 short.\n" + path.read_text()
+    path.write_text(commented)
+    r = run_cli("rubric", "build", "medium-2", "--rubrics", folder, "--builder", "deterministic", "--force")
+    assert r.code == 0, r.err
+    backup = folder / "t" / "medium-2.yaml.bak"
+    assert f"old file kept as {backup}" in r.out
+    assert backup.read_text() == commented
+    assert not path.read_text().startswith("#")  # the rewrite cannot keep comments; the .bak has them
+    assert load_rubric(path).question == "How does quantization compress a model?"

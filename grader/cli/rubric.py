@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         from grader.cli.common import build_settings
         from grader.errors import InputError
         from grader.rubric.build import check_builder_choice, rebuild_rubric
-        from grader.rubric.store import find_rubric_path, load_rubric, rubric_files, write_rubric
+        from grader.rubric.store import find_rubric_path, load_rubric, rewrite_rubric, rubric_files
 
         check_builder_choice(builder)
         settings = build_settings(config=config, base_url=base_url, model=model, rubrics=rubrics)
@@ -51,7 +51,12 @@ def register(app: typer.Typer) -> None:
             for c in outcome.kept:
                 how = "written by hand" if c.origin == "human" else "edited by hand"
                 typer.echo(f"{rubric.id}: kept {c.id} ({how}); --force replaces it")
-            write_rubric(outcome.rubric, p)
+            written, backup = rewrite_rubric(outcome.rubric, p)
+            if not written:
+                typer.echo(f"{rubric.id}: unchanged ({len(outcome.rubric.criteria)} key points) {p}")
+                continue
+            if backup is not None:
+                typer.echo(f"{rubric.id}: the file had comments, which a rebuild cannot keep: old file kept as {backup}")
             typer.echo(f"{rubric.id}: {len(outcome.rubric.criteria)} key points ({outcome.rubric.builder}) -> {p}")
         if failures:
             raise InputError(f"{failures} rubric file(s) could not be rebuilt (see above)")

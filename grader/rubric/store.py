@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -193,6 +194,36 @@ def write_rubric(rubric: Rubric, path: str | Path) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+_COMMENT = re.compile(r"(?:^|\s)#", re.MULTILINE)
+
+
+def has_yaml_comments(text: str) -> bool:
+    """Whether a YAML text may hold comments (a rewrite from the model cannot keep them).
+
+    A '#' after a space inside a quoted string counts too: a needless backup beats a lost comment.
+    """
+    return bool(_COMMENT.search(text))
+
+
+def rewrite_rubric(rubric: Rubric, path: str | Path) -> tuple[bool, Path | None]:
+    """Replace the rubric file at ``path`` only if its content changes: (written, backup).
+
+    The rewrite comes from the parsed model, so comments a person put in the file would be lost; when
+    the old file has any, it is kept beside the new one as ``<name>.bak`` (returned as backup).
+    """
+    path = Path(path)
+    new = rubric_to_yaml(rubric)
+    old = path.read_text(encoding="utf-8") if path.is_file() else None
+    if old == new:
+        return False, None
+    backup = None
+    if old is not None and has_yaml_comments(old):
+        backup = path.with_name(path.name + ".bak")
+        backup.write_text(old, encoding="utf-8")
+    write_rubric(rubric, path)
+    return True, backup
 
 
 def rubric_path(rubrics_dir: str | Path, question: Question) -> Path:
