@@ -118,8 +118,9 @@ class OfflineScorer:
                  for t in (r.question, r.reference_answer, *(p.text for p in pts))]
         self.encoder.encode_tokens_cached(fixed)
         # No word at all ('', '...', '??') is an empty answer: score 0, not a guess from punctuation.
-        todo = [i for i, t in enumerate(texts) if _WORD.search(t)]
-        empty = [i for i, t in enumerate(texts) if not _WORD.search(t)]
+        has_words = [_WORD.search(t) is not None for t in texts]
+        todo = [i for i, w in enumerate(has_words) if w]
+        empty = [i for i, w in enumerate(has_words) if not w]
         if empty:
             yield [(i, self._analyse(items[i][0], all_points[i], None)) for i in empty]
         for group in self.encoder.encode_tokens_batches([texts[i] for i in todo]):
