@@ -140,6 +140,9 @@ class CriterionCoverage(BaseModel):
     coverage: float = Field(ge=0, le=1, description="Similarity mapped to 0..1 credit.")
     covered: bool
     best_span: str | None = None
+    contradicted: bool = False
+    contradiction: str | None = Field(default=None, description="The answer clause that contradicts the point.")
+    cue: str | None = Field(default=None, description="Why it contradicts: negation, opposite word or swapped role.")
 
 
 class EmbeddingResult(BaseModel):

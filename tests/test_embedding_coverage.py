@@ -92,3 +92,25 @@ def test_feedback_for_empty_answer(scorer: OfflineScorer, overfitting: Rubric) -
     # The heaviest missing point is suggested first.
     assert fb.suggestion is not None and "memorises training data" in fb.suggestion
     assert "does not address" in fb.text
+
+
+def test_a_point_made_after_the_300th_word_is_covered(scorer: OfflineScorer, overfitting: Rubric) -> None:
+    # The model reads 256 word pieces at a time; a long answer is read whole, in overlapping windows.
+    preamble = " ".join(["Let me say a few general words about machine learning projects before answering."] * 30)
+    late = "Early stopping halts training when the validation loss starts rising."
+    answer = preamble + " " + late
+    assert len(answer.split()) > 300 and answer.split().index("Early") > 300
+    result = scorer.score(overfitting, answer)
+    covered = {c.id: c for c in result.coverage}
+    assert covered["early-stopping"].covered, covered["early-stopping"]
+    assert late.split()[0] in (covered["early-stopping"].best_span or "")
+    without = scorer.score(overfitting, preamble)
+    assert not {c.id: c for c in without.coverage}["early-stopping"].covered
+
+
+def test_a_contradicted_point_earns_nothing_and_quotes_the_clause(scorer: OfflineScorer, overfitting: Rubric) -> None:
+    answer = "Collecting more training data never helps, and early stopping halts training when validation loss rises."
+    result = {c.id: c for c in scorer.score(overfitting, answer).coverage}
+    assert result["more-data"].contradicted and result["more-data"].coverage == 0.0
+    assert result["more-data"].contradiction is not None and "never helps" in result["more-data"].contradiction
+    assert not result["early-stopping"].contradicted and result["early-stopping"].covered

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from grader.embedding.encoder import Encoder, bundled_model_path
+from grader.embedding.encoder import WINDOW_OVERLAP, Encoder, bundled_model_path
 
 TEXTS = [
     "Pruning removes the least important weights from a network.",
@@ -13,7 +13,7 @@ TEXTS = [
     "Yes.",
     "Dropout randomly zeroes activations during training; it is a regulariser that reduces overfitting "
     "by stopping units from co-adapting, and at inference every unit is kept and scaled.",
-    "tokens tokens tokens " * 200,  # longer than the model's 256 word pieces: truncated, not an error
+    "tokens tokens tokens " * 200,  # longer than the model's 256 word pieces: read in windows, not an error
     "Überanpassung — overfitting — means the model memorises the training data (naïve, ≥ 3 words).",
     "BERT",
     "Gradient descent moves the weights against the gradient of the loss.",
@@ -21,12 +21,29 @@ TEXTS = [
 
 
 def test_sentence_embeddings_equal_sentence_transformers(encoder: Encoder) -> None:
-    ours = np.stack([e.embedding for e in encoder.encode_tokens(TEXTS)])
+    encs = encoder.encode_tokens(TEXTS)
+    fits = [i for i, e in enumerate(encs) if e.n_tokens <= encoder.max_length - 2]
+    assert len(fits) == len(TEXTS) - 1  # all but the one long text fit the model's window
+    ours = np.stack([encs[i].embedding for i in fits])
     from sentence_transformers import SentenceTransformer
 
     st = SentenceTransformer(str(bundled_model_path()), device="cpu")
-    theirs = st.encode(TEXTS, normalize_embeddings=True, show_progress_bar=False)
+    theirs = st.encode([TEXTS[i] for i in fits], normalize_embeddings=True, show_progress_bar=False)
     assert np.abs(ours - theirs).max() < 1e-4
+
+
+def test_a_long_text_is_read_whole_in_windows(encoder: Encoder) -> None:
+    filler = "The weather was mild and the meeting ran long, as meetings do. " * 40  # ~560 word pieces
+    point = "Pruning removes the least important weights from a neural network."
+    long_enc, short_enc = encoder.encode_tokens([filler + point, point])
+    assert long_enc.n_tokens > 2 * encoder.max_length
+    # Every word piece once, in order, with offsets into the whole text: the late sentence is there.
+    assert np.all(np.diff(long_enc.offsets[:, 0]) > 0)
+    tail = long_enc.text[int(long_enc.offsets[-short_enc.n_tokens, 0]) :]
+    assert tail == point
+    # Its word pieces carry the sentence's meaning as when it stands alone (context differs, so not equal).
+    a, b = long_enc.tokens[-short_enc.n_tokens :].mean(0), short_enc.tokens.mean(0)
+    assert float(a @ b / np.linalg.norm(a) / np.linalg.norm(b)) > 0.7
 
 
 def test_batches_yield_every_text_once_longest_first(encoder: Encoder) -> None:
@@ -35,7 +52,14 @@ def test_batches_yield_every_text_once_longest_first(encoder: Encoder) -> None:
     seen = [i for g in groups for i, _ in g]
     assert sorted(seen) == list(range(len(texts)))
     assert all(len(g) <= encoder.batch_size for g in groups)
-    assert len(groups) == -(-len(texts) // encoder.batch_size)
+    # A text longer than the model's window is several sequences (overlapping windows); each is encoded once.
+    body = encoder.max_length - 2
+    step = body - WINDOW_OVERLAP
+    n_seq = 0
+    for t in texts:
+        n = len(encoder.tokenizer([t], truncation=False)["input_ids"][0]) - 2
+        n_seq += 1 if n <= body else 1 + -(-(n - body) // step)
+    assert len(groups) <= -(-n_seq // encoder.batch_size)
     # Sorted by token count across the whole call, so each batch pads only to its own longest text.
     firsts = [max(e.n_tokens for _, e in g) for g in groups]
     assert firsts == sorted(firsts, reverse=True)

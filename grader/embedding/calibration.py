@@ -23,10 +23,16 @@ if TYPE_CHECKING:
     from grader.config import Settings
     from grader.models import Rubric
 
-CODE_VERSION = "embedding-calibration/1"
-# Chosen by question-grouped cross-validation on Mohler dev (grader/embedding/README.md).
-DEFAULT_FEATURES = ("cos_ref_qd", "crit_recall_qd", "cos_ref_qd^2", "crit_recall_qd^2")
+CODE_VERSION = "embedding-calibration/2"
+# Chosen by question-grouped cross-validation on Mohler dev and the interview set (grader/embedding/README.md).
+# crit_recall_true is the key points' recall with contradicted points counting nothing; credited is the weight of
+# the points made and not contradicted.
+DEFAULT_FEATURES = ("cos_ref_qd", "crit_recall_true", "cos_ref_qd^2", "crit_recall_true^2", "contradicted_weight",
+                    "credited")
 DEFAULT_ALPHA = 1.0
+# A row the gates pass at least this much is "on topic and a statement": the ridge is fitted on those rows only,
+# since the gates, not the ridge, are what send off-topic answers and keyword lists to 0.
+PASSING = 0.99
 
 
 def default_calibration_path() -> Path:
@@ -46,10 +52,28 @@ class Gate(BaseModel):
     hi: float
 
     def factor(self, signals: dict[str, float]) -> float:
-        v = signals.get(self.signal, 0.0)
+        if self.signal not in signals:
+            return 1.0  # signals from an older scorer (or synthetic rows) that lack it: nothing to gate on
+        v = signals[self.signal]
         if self.hi <= self.lo:
             return 1.0 if v >= self.hi else 0.0
         return float(min(1.0, max(0.0, (v - self.lo) / (self.hi - self.lo))))
+
+
+class Cap(BaseModel):
+    """The score follows the points: the predicted share is at most ``slope * signal + margin``.
+
+    With ``signal = "credited"`` (the weight of the key points the answer makes and does not contradict), a
+    grade whose points are all missed or contradicted cannot come out at 3.5/5 from overall similarity alone.
+    ``margin`` is fitted by grouped cross-validation (crossval.fit_cap), not set by hand.
+    """
+
+    signal: str = "credited"
+    slope: float = 1.0
+    margin: float = Field(default=0.3, ge=0.0, le=1.0)
+
+    def limit(self, signals: dict[str, float]) -> float:
+        return self.slope * signals.get(self.signal, 0.0) + self.margin
 
 
 class CoverageMap(BaseModel):
@@ -75,9 +99,19 @@ class CVMetrics(BaseModel):
     scheme: str = Field(description="How rows were split, e.g. 'leave-one-question-out'.")
 
 
+class Source(BaseModel):
+    """One graded set a calibration was fitted on."""
+
+    file: str
+    sha256: str
+    n_rows: int
+    weight: float = Field(default=1.0, description="Per-answer weight, so each source has the same total.")
+
+
 class Provenance(BaseModel):
     data_file: str | None = None
     data_sha256: str | None = None
+    sources: list[Source] = Field(default_factory=list, description="Every graded set of a joint fit.")
     n_rows: int = 0
     n_questions: int = 0
     cv: CVMetrics | None = None
@@ -98,18 +132,35 @@ class Calibration(BaseModel):
     alpha: float = DEFAULT_ALPHA
     clip: tuple[float, float] = (0.0, 1.0)
     gate: Gate | None = None
+    gates: list[Gate] = Field(
+        default_factory=list,
+        description="More gates, multiplied with `gate`: off-topic (topic_margin), not a statement (statement).",
+    )
+    cap: Cap | None = None
     coverage: CoverageMap = Field(default_factory=CoverageMap)
     provenance: Provenance = Field(default_factory=Provenance)
 
+    def all_gates(self) -> list[Gate]:
+        return ([self.gate] if self.gate is not None else []) + list(self.gates)
+
+    def gate_factor(self, signals: dict[str, float]) -> float:
+        f = 1.0
+        for g in self.all_gates():
+            f *= g.factor(signals)
+        return f
+
+    def limit(self, signals: dict[str, float]) -> float:
+        """The cap on the share of the maximum (1.0 when there is no cap)."""
+        return 1.0 if self.cap is None else self.cap.limit(signals)
+
     def fraction(self, signals: dict[str, float]) -> float:
-        """The predicted share of the maximum score, in [clip]."""
+        """The predicted share of the maximum score, in [clip]: ridge, clipped, gated, capped by the points."""
         x = feature_vector(signals, self.features)
         z = (x - np.asarray(self.scaler_mean)) / np.asarray(self.scaler_scale)
         y = float(z @ np.asarray(self.coefficients) + self.intercept)
         y = min(self.clip[1], max(self.clip[0], y))
-        if self.gate is not None:
-            y *= self.gate.factor(signals)
-        return y
+        y *= self.gate_factor(signals)
+        return max(0.0, min(y, self.limit(signals)))
 
     def predict(self, signals: dict[str, float], max_score: float) -> float:
         return self.fraction(signals) * max_score
@@ -159,15 +210,20 @@ def feature_matrix(signals: list[dict[str, float]], features: list[str] | tuple[
     return np.stack([feature_vector(s, features) for s in signals]) if signals else np.zeros((0, len(features)))
 
 
-def fit_ridge(x: np.ndarray, y: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """Standardise, then ridge: (mean, scale, coefficients, intercept)."""
-    from sklearn.linear_model import Ridge
-
-    mean = x.mean(axis=0)
-    scale = x.std(axis=0)
+def fit_ridge(
+    x: np.ndarray, y: np.ndarray, alpha: float, weights: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Standardise, then ridge: (mean, scale, coefficients, intercept). ``weights`` balance data sources."""
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
+    w = w / w.mean()
+    mean = np.average(x, axis=0, weights=w)
+    scale = np.sqrt(np.average((x - mean) ** 2, axis=0, weights=w))
     scale = np.where(scale > 1e-12, scale, 1.0)
-    model = Ridge(alpha=alpha).fit((x - mean) / scale, y)
-    return mean, scale, np.asarray(model.coef_, dtype=np.float64), float(model.intercept_)
+    z = (x - mean) / scale
+    ybar = float(np.average(y, weights=w))
+    zw = z * w[:, None]
+    coef = np.linalg.solve(zw.T @ z + alpha * np.eye(z.shape[1]), zw.T @ (y - ybar))
+    return mean, scale, np.asarray(coef, dtype=np.float64), ybar
 
 
 def sha256_file(path: str | Path) -> str:
@@ -187,6 +243,9 @@ def fit_calibration(
     features: list[str] | tuple[str, ...] = DEFAULT_FEATURES,
     alpha: float = DEFAULT_ALPHA,
     gate: Gate | None = None,
+    gates: list[Gate] | None = None,
+    cap: Cap | None = None,
+    weights: list[float] | None = None,
     coverage: CoverageMap | None = None,
     name: str = "custom",
     data_file: str | Path | None = None,
@@ -207,12 +266,16 @@ def fit_calibration(
         raise InputError("calibration needs graded answers to at least two different questions")
     x = feature_matrix(signals, features)
     y = np.array([t / m for t, m in zip(targets, max_scores, strict=True)], dtype=np.float64)
-    mean, scale, coef, intercept = fit_ridge(x, y, alpha)
+    w = np.asarray(weights, dtype=np.float64) if weights is not None else np.ones(len(y))
+    every = ([gate] if gate is not None else []) + list(gates or [])
+    factor = np.array([float(np.prod([g.factor(sig) for g in every])) for sig in signals]) if every else np.ones(len(y))
+    keep = factor >= PASSING
+    mean, scale, coef, intercept = fit_ridge(x[keep], y[keep], alpha, w[keep])
     rows = [
-        SignalRow(signals=s, score=t, max_score=m, group=g)
-        for s, t, m, g in zip(signals, targets, max_scores, groups, strict=True)
+        SignalRow(signals=s, score=t, max_score=m, group=g, weight=float(w[i]))
+        for i, (s, t, m, g) in enumerate(zip(signals, targets, max_scores, groups, strict=True))
     ]
-    cv = grouped_cv(rows, features=features, alpha=alpha, gate=gate, folds=folds)
+    cv = grouped_cv(rows, features=features, alpha=alpha, gate=gate, folds=folds, gates=gates, cap=cap)
     data_path = Path(data_file) if data_file is not None else None
     return Calibration(
         name=name,
@@ -223,6 +286,8 @@ def fit_calibration(
         intercept=intercept,
         alpha=alpha,
         gate=gate,
+        gates=list(gates or []),
+        cap=cap,
         coverage=coverage or CoverageMap(),
         provenance=Provenance(
             data_file=_display_path(data_path) if data_path else None,
@@ -251,7 +316,10 @@ def extract_signals(pairs: list[tuple[Rubric, str]], settings: Settings | None =
     """Every signal for each (rubric, answer), batched: the input a refit (``grader tune``) needs."""
     from grader.embedding.scorer import OfflineScorer
 
-    return OfflineScorer(settings, calibration=_NEUTRAL).signals_many(pairs)
+    scorer = OfflineScorer(settings, calibration=_NEUTRAL)
+    # The questions graded together are each other's bank: an answer to one is off-topic for the others.
+    scorer.use_bank(r for r, _ in pairs)
+    return scorer.signals_many(pairs)
 
 
 # Lets extract_signals run before any calibration exists (e.g. the very first fit).

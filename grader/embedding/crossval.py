@@ -22,6 +22,8 @@ import numpy as np
 from grader.embedding.calibration import (
     DEFAULT_ALPHA,
     DEFAULT_FEATURES,
+    PASSING,
+    Cap,
     Gate,
     feature_matrix,
     fit_calibration,
@@ -30,9 +32,20 @@ from grader.embedding.calibration import (
 from grader.errors import InputError
 from grader.models import Question, Rubric
 
-# Chosen by grouped CV together with the features (see README): truly off-topic answers have both
-# cosine(answer, reference) and cosine(answer, question) near 0; answers that Mohler graders scored do not.
-DEFAULT_GATE = Gate(signal="topicality", lo=0.05, hi=0.2)
+# The old single gate (answers with cosine near 0 to both question and reference) is replaced by the two below,
+# which know more: see grader/embedding/README.md for the measurements.
+DEFAULT_GATE: Gate | None = None
+# Off-topic: closer to another question of the bank, or to an everyday namesake text, than to its own question.
+# Not a statement: a keyword list or shuffled words (statement falls from 1 to 0). Shapes set on the interview set
+# and Mohler dev together; their cost on Mohler is in the ablation.
+# About a namesake ("pruning" a rose bush): the question-demoted answer is closer to an everyday text than to
+# the reference.
+DEFAULT_GATES = (
+    Gate(signal="topic_margin", lo=-0.5, hi=-0.35),
+    Gate(signal="statement", lo=0.0, hi=1.0),
+    Gate(signal="generic_margin_qd", lo=-0.25, hi=-0.12),
+)
+CAP_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 
 
 @dataclass
@@ -42,6 +55,8 @@ class SignalRow:
     max_score: float
     group: str
     id: str | None = None
+    weight: float = 1.0  # balances data sources in a joint fit
+    kind: str | None = None  # answer_kind, when the data file says
 
 
 def read_graded_jsonl(path: str | Path) -> list[tuple[Question, str, float, str]]:
@@ -78,18 +93,41 @@ def read_graded_jsonl(path: str | Path) -> list[tuple[Question, str, float, str]
     return out
 
 
-def rubrics_for(questions: list[Question]) -> dict[str, Rubric]:
-    """One rubric per question id, from the deterministic builder (what a user gets by default)."""
+def rubrics_for(questions: list[Question], rubrics_dir: Path | None = None) -> dict[str, Rubric]:
+    """One rubric per question id: the stored one in ``rubrics_dir`` when its id and question match (what
+    `grader eval` grades with), else one from the deterministic builder (what a user gets by default)."""
     from grader.rubric.deterministic import build_rubric
 
-    return {q.id: build_rubric(q) for q in {q.id: q for q in questions}.values()}
+    stored: dict[str, Rubric] = {}
+    if rubrics_dir is not None and rubrics_dir.is_dir():
+        from grader.rubric.store import load_rubrics
+
+        try:
+            stored = {r.id: r for r in load_rubrics(rubrics_dir)}
+        except InputError:
+            stored = {}
+    out = {}
+    for q in {q.id: q for q in questions}.values():
+        r = stored.get(q.id)
+        out[q.id] = r if r is not None and _same_text(r.question, q.question) else build_rubric(q)
+    return out
+
+
+def _same_text(a: str, b: str) -> bool:
+    import re
+
+    def norm(t: str) -> str:
+        return re.sub(r"[^a-z0-9]+", " ", t.lower()).strip()
+
+    return norm(a) == norm(b)
 
 
 def signal_rows(path: str | Path, settings=None) -> list[SignalRow]:
     from grader.embedding.calibration import extract_signals
+    from grader.paths import default_rubrics_dir
 
     data = read_graded_jsonl(path)
-    rubrics = rubrics_for([q for q, *_ in data])
+    rubrics = rubrics_for([q for q, *_ in data], default_rubrics_dir())
     signals = extract_signals([(rubrics[q.id], a) for q, a, _, _ in data], settings)
     return [
         SignalRow(signals=s, score=score, max_score=q.max_score, group=q.id, id=aid)
@@ -115,17 +153,26 @@ def cv_predictions(
     alpha: float = DEFAULT_ALPHA,
     gate: Gate | None = DEFAULT_GATE,
     folds: int | None = None,
+    gates: list[Gate] | tuple[Gate, ...] | None = DEFAULT_GATES,
+    cap: Cap | None = None,
 ) -> np.ndarray:
     """Out-of-fold predicted scores (on each row's scale); each fold's model never saw its questions."""
     x = feature_matrix([r.signals for r in rows], features)
     y = np.array([r.score / r.max_score for r in rows])
+    w = np.array([r.weight for r in rows])
     groups = np.array([r.group for r in rows])
+    factor = np.ones(len(rows))
+    for g in ([gate] if gate is not None else []) + list(gates or []):
+        factor *= np.array([g.factor(r.signals) for r in rows])
+    passing = factor >= PASSING
     pred = np.zeros(len(rows))
     for test in _splits(groups, folds):
-        mean, scale, coef, intercept = fit_ridge(x[~test], y[~test], alpha)
+        train = ~test & passing
+        mean, scale, coef, intercept = fit_ridge(x[train], y[train], alpha, w[train])
         pred[test] = np.clip(((x[test] - mean) / scale) @ coef + intercept, 0.0, 1.0)
-    if gate is not None:
-        pred *= np.array([gate.factor(r.signals) for r in rows])
+    pred *= factor
+    if cap is not None:
+        pred = np.clip(np.minimum(pred, np.array([cap.limit(r.signals) for r in rows])), 0.0, 1.0)
     return pred * np.array([r.max_score for r in rows])
 
 
@@ -147,9 +194,11 @@ def grouped_cv(
     alpha: float = DEFAULT_ALPHA,
     gate: Gate | None = DEFAULT_GATE,
     folds: int | None = None,
+    gates: list[Gate] | tuple[Gate, ...] | None = DEFAULT_GATES,
+    cap: Cap | None = None,
 ) -> dict:
     """Pearson, Spearman, RMSE, MAE of out-of-fold predictions against the human scores."""
-    pred = cv_predictions(rows, features, alpha, gate, folds)
+    pred = cv_predictions(rows, features, alpha, gate, folds, gates, cap)
     gold = np.array([r.score for r in rows])
     n_groups = len({r.group for r in rows})
     out: dict = agreement(pred, gold)

@@ -22,6 +22,8 @@ from grader.errors import InputError
 
 BUNDLED_MODEL_NAME = "all-MiniLM-L6-v2"
 CACHE_MAX_ENTRIES = 50_000
+# Word pieces shared by neighbouring windows of a long text: enough context on both sides of a cut.
+WINDOW_OVERLAP = 64
 
 
 def bundled_model_path() -> Path:
@@ -150,22 +152,71 @@ class Encoder:
         The whole list is tokenised once and sorted by token count, so a batch pads to nearly its own
         length (sorting by characters, as SentenceTransformer.encode does, pads ~10% more). A caller
         that consumes each batch as it comes holds one batch of token embeddings at a time.
+
+        A text longer than the model reads at once (256 word pieces) is read whole, in overlapping windows
+        that are encoded like separate texts and joined again (see ``_join``): a point made after the
+        300th word counts like one made in the first sentence.
         """
         if not texts:
             return
         with self._lock:
-            enc = self.tokenizer(
-                list(texts), truncation=True, max_length=self.max_length, return_offsets_mapping=True,
-                padding=False,
-            )
+            enc = self.tokenizer(list(texts), truncation=False, return_offsets_mapping=True, padding=False)
         keys = [k for k in ("input_ids", "token_type_ids", "attention_mask") if k in enc]
-        lengths = [len(ids) for ids in enc["input_ids"]]
-        order = sorted(range(len(texts)), key=lambda i: -lengths[i])
+        owner, features, offsets = self._windows(enc, keys)
+        lengths = [len(ids) for ids in features["input_ids"]]
+        windows_of: dict[int, int] = {}
+        for i in owner:
+            windows_of[i] = windows_of.get(i, 0) + 1
+        pending: dict[int, list[TokenEncoding]] = {}
+        seq_texts = [texts[i] for i in owner]
+        order = sorted(range(len(owner)), key=lambda j: -lengths[j])
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             with self._lock:  # not held across the yield: the consumer's work must not block other threads
-                group = self._forward(texts, idx, {k: enc[k] for k in keys}, enc["offset_mapping"], lengths)
-            yield group
+                group = self._forward(seq_texts, idx, features, offsets, lengths)
+            ready: list[tuple[int, TokenEncoding]] = []
+            for j, te in sorted(group, key=lambda g: g[0]):
+                i = owner[j]
+                if windows_of[i] == 1:
+                    ready.append((i, te))
+                    continue
+                parts = pending.setdefault(i, [])
+                parts.append(te)
+                if len(parts) == windows_of[i]:
+                    ready.append((i, _join(pending.pop(i))))
+            if ready:
+                yield ready
+
+    def _windows(
+        self, enc: dict, keys: list[str]
+    ) -> tuple[list[int], dict[str, list[list[int]]], list[list[tuple[int, int]]]]:
+        """Every tokenised text as one sequence, or as overlapping windows when it is longer than max_length."""
+        owner: list[int] = []
+        features: dict[str, list[list[int]]] = {k: [] for k in keys}
+        offsets: list[list[tuple[int, int]]] = []
+        width = self.max_length - 2  # [CLS] and [SEP] frame each window
+        step = max(1, width - WINDOW_OVERLAP)
+        for i, ids in enumerate(enc["input_ids"]):
+            off = list(enc["offset_mapping"][i])
+            if len(ids) <= self.max_length:
+                owner.append(i)
+                for k in keys:
+                    features[k].append(list(enc[k][i]))
+                offsets.append(off)
+                continue
+            body = len(ids) - 2
+            start = 0
+            while True:
+                end = min(start + width, body)
+                owner.append(i)
+                for k in keys:
+                    row = list(enc[k][i])
+                    features[k].append([row[0], *row[1 + start : 1 + end], row[-1]])
+                offsets.append([off[0], *off[1 + start : 1 + end], off[-1]])
+                if end == body:
+                    break
+                start += step
+        return owner, features, offsets
 
     def _forward(
         self,
@@ -223,6 +274,30 @@ class Encoder:
                 _TEXT_CACHE.put((self.model_id, "tok", enc.text), enc)
                 found[enc.text] = enc
         return [found[t] for t in texts]
+
+
+def _join(parts: list[TokenEncoding]) -> TokenEncoding:
+    """One encoding from the windows of a long text: each word piece once (the copy from the window in which
+    it sits farthest from an edge, so with the most context), sentence embedding the length-weighted mean."""
+    first = parts[0]
+    best: dict[tuple[int, int], tuple[int, np.ndarray, int]] = {}
+    for te in parts:
+        n = te.n_tokens
+        for p in range(n):
+            key = (int(te.offsets[p, 0]), int(te.offsets[p, 1]))
+            margin = min(p, n - 1 - p)
+            if key not in best or margin > best[key][0]:
+                best[key] = (margin, te.tokens[p], te.token_ids[p])
+    keys = sorted(best)
+    emb = sum(te.embedding * te.n_tokens for te in parts)
+    emb = emb / max(float(np.linalg.norm(emb)), 1e-12)
+    return TokenEncoding(
+        text=first.text,
+        embedding=np.asarray(emb, dtype=np.float32),
+        tokens=np.stack([best[k][1] for k in keys]).astype(np.float32),
+        offsets=np.array(keys, dtype=np.int64),
+        token_ids=tuple(best[k][2] for k in keys),
+    )
 
 
 def _offline() -> bool:

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grader.embedding.claims import statement_signals
 from grader.embedding.encoder import TokenEncoding
+from grader.embedding.polarity import PointPolarity, active_roles, analyse, check_points, prepare_point
 from grader.embedding.text import STOP_WORDS, stem, word_spans
 
 WINDOW_SIZES = (6, 12)
@@ -34,7 +36,26 @@ SIGNAL_NAMES = (
     "lex_recall_qd",
     "lex_precision_qd",
     "log_len_ratio",
+    # Truth signals (issue 10): what the answer says, not only what it talks about.
+    "contradicted_weight",
+    "credited",
+    "crit_recall_true",
+    "fluency",
+    "function_ratio",
+    "claim_share",
+    "topic_margin",
+    "own_topic",
+    "statement",
+    "topic_margin_qd",
+    "generic_margin_qd",
 )
+
+# An answer this short is a terse answer, not a keyword list: the statement signals only judge longer ones.
+STATEMENT_MIN_WORDS = 8
+
+# Per-point credit from similarity, as grader.embedding.calibration.CoverageMap maps it by default; the
+# ``credited`` signal is the weight of the points an answer makes and does not contradict.
+CREDIT_LO, CREDIT_HI = 0.3, 0.7
 
 
 @dataclass(frozen=True)
@@ -45,12 +66,16 @@ class Span:
 
 @dataclass(frozen=True)
 class CriterionMatch:
-    """How one key point fared: best span similarity, token recall, and where the span is."""
+    """How one key point fared: best span similarity, token recall, where the span is, and polarity."""
 
     span_similarity: float
     recall: float
     char_start: int
     char_end: int
+    contradicted: bool = False
+    contra_start: int = 0  # the clause that contradicts the point, as characters of the answer
+    contra_end: int = 0
+    cue: str = ""
 
     @property
     def similarity(self) -> float:
@@ -111,10 +136,18 @@ class RubricContext:
     criterion_units: np.ndarray  # all criteria's content word pieces stacked, unit length
     criterion_bounds: np.ndarray  # (C + 1,) row offsets into criterion_units
     weights: np.ndarray  # (C,) normalised
+    polarity: tuple[PointPolarity, ...]  # each point read for negation, direction and role
+    distractors: np.ndarray  # (D, dim) unit embeddings of generic texts, then the bank's other questions' texts
+    n_generic: int  # how many of the distractors are generic texts (they come first)
 
 
 def build_context(
-    question: TokenEncoding, reference: TokenEncoding, criteria: list[TokenEncoding], weights: list[float]
+    question: TokenEncoding,
+    reference: TokenEncoding,
+    criteria: list[TokenEncoding],
+    weights: list[float],
+    distractors: np.ndarray | None = None,
+    n_generic: int = 0,
 ) -> RubricContext:
     q_stems = frozenset(s for s in token_stems(question) if s)
     r_stems = token_stems(reference)
@@ -139,6 +172,8 @@ def build_context(
         bounds.append(bounds[-1] + int(content.sum()))
     dim = reference.embedding.shape[0]
     w = np.asarray(weights, dtype=np.float64)
+    roles = active_roles(question.text, reference.text)
+    polarity = tuple(prepare_point(c.text, q_stems, roles) for c in criteria)
     return RubricContext(
         question_stems=q_stems,
         question_embedding=question.embedding,
@@ -152,6 +187,9 @@ def build_context(
         criterion_units=np.vstack(units) if units else np.zeros((0, dim)),
         criterion_bounds=np.array(bounds),
         weights=w / w.sum() if len(w) and w.sum() > 0 else w,
+        polarity=polarity,
+        distractors=distractors if distractors is not None else np.zeros((0, dim), dtype=np.float32),
+        n_generic=n_generic if distractors is not None else 0,
     )
 
 
@@ -195,7 +233,44 @@ def span_embeddings(tokens: np.ndarray, counts: np.ndarray, spans: list[Span]) -
 def empty_signals(ctx: RubricContext) -> dict[str, float]:
     out = dict.fromkeys(SIGNAL_NAMES, 0.0)
     out["log_len_ratio"] = math.log(1 / (ctx.reference_words + 1))
+    out["topic_margin"] = -1.0
+    out["statement"] = 1.0
+    out["topic_margin_qd"] = out["generic_margin_qd"] = -1.0
     return out
+
+
+def _credit(similarity: float) -> float:
+    return min(1.0, max(0.0, (similarity - CREDIT_LO) / (CREDIT_HI - CREDIT_LO)))
+
+
+def _ramp(v: float, lo: float, hi: float) -> float:
+    return min(1.0, max(0.0, (v - lo) / (hi - lo)))
+
+
+def statement_score(stm: dict[str, float], n_words: int, lex_precision: float) -> float:
+    """1 for prose, falling to 0 for keyword lists (few function words) and shuffled words (class order).
+
+    Terse answers ("push, pop and peek", "the main function") are answers, not stuffing: they keep 1. Words
+    taken from the reference in an order no sentence has (a shuffled reference) fall at a milder disfluency
+    than other text, since real answers that are mostly the reference's words are written in its order.
+    """
+    if n_words < STATEMENT_MIN_WORDS:
+        return 1.0
+    fr = _ramp(stm["function_ratio"], 0.02, 0.08)
+    fl = _ramp(stm["fluency"], -0.45, -0.3)
+    salad = _ramp(lex_precision, 0.6, 0.9) * (1.0 - _ramp(stm["fluency"], -0.2, 0.0))
+    return min(fr, fl, 1.0 - salad)
+
+
+def topic_signals(answer: TokenEncoding, ctx: RubricContext) -> dict[str, float]:
+    """How much closer the answer is to its own question than to the bank's other questions (and generic texts).
+
+    An answer to another question of the bank, or about a namesake ("pruning" a tree), is closer to one of
+    the distractors than to its own question and reference: ``topic_margin`` goes negative.
+    """
+    own = max(float(answer.embedding @ ctx.reference_embedding), float(answer.embedding @ ctx.question_embedding))
+    other = float((ctx.distractors @ answer.embedding).max()) if len(ctx.distractors) else 0.0
+    return {"own_topic": own, "topic_margin": own - other}
 
 
 def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str, float], list[CriterionMatch]]:
@@ -229,13 +304,19 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
         emb = span_embeddings(masked, a_content.astype(np.float64), spans)
         sims = emb @ ctx.criterion_pooled_qd.T  # (spans, criteria)
         top = sims.argmax(axis=0)
+        checks = check_points(list(ctx.polarity), analyse(answer.text))
         for k in range(n_crit):
             sp = spans[int(top[k])]
             start, end = _snap_to_words(answer.text, int(answer.offsets[sp.start, 0]), int(answer.offsets[sp.end - 1, 1]))
-            matches.append(CriterionMatch(float(sims[top[k], k]), float(recalls[k]), start, end))
+            ch = checks[k]
+            matches.append(CriterionMatch(
+                float(sims[top[k], k]), float(recalls[k]), start, end,
+                contradicted=ch.stance == "contradict", contra_start=ch.start, contra_end=ch.end, cue=ch.cue,
+            ))
         span_sims = np.array([m.span_similarity for m in matches])
+        contra = np.array([1.0 if m.contradicted else 0.0 for m in matches])
     else:
-        recalls = span_sims = np.zeros(0)
+        recalls = span_sims = contra = np.zeros(0)
 
     a_set = {s for s, k in zip(a_stems, a_content, strict=True) if k}
     a_pool = _pooled(answer, a_content) if a_content.any() else None
@@ -257,5 +338,21 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
         "lex_recall_qd": len(a_set & ctx.reference_stems) / len(ctx.reference_stems) if ctx.reference_stems else 0.0,
         "lex_precision_qd": len(a_set & ctx.reference_stems) / len(a_set) if a_set else 0.0,
         "log_len_ratio": math.log((len(a_words) + 1) / (ctx.reference_words + 1)),
+        "contradicted_weight": float(contra @ w) if n_crit else 0.0,
+        "credited": float((np.array([_credit(m.similarity) for m in matches]) * (1 - contra)) @ w) if n_crit else 0.0,
+        "crit_recall_true": float((recalls * (1 - contra)) @ w) if n_crit else 0.0,
+        **topic_signals(answer, ctx),
     }
+    stm = statement_signals(answer.text)
+    signals.update(stm)
+    signals["statement"] = statement_score(stm, len(a_words), signals["lex_precision_qd"])
+    # The same contrast on the question-demoted answer: "pruning" a tree shares the question's word, not its topic.
+    if a_pool is not None and len(ctx.distractors):
+        sims_d = ctx.distractors @ a_pool
+        signals["topic_margin_qd"] = signals["cos_ref_qd"] - float(sims_d.max())
+        # Against the everyday texts only: a bank's near-duplicate questions cannot pull this one down.
+        g = sims_d[: ctx.n_generic]
+        signals["generic_margin_qd"] = signals["cos_ref_qd"] - (float(g.max()) if len(g) else 0.0)
+    else:
+        signals["topic_margin_qd"] = signals["generic_margin_qd"] = signals["cos_ref_qd"]
     return signals, matches

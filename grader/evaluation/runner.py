@@ -144,6 +144,7 @@ def run(
     t0 = time.perf_counter()
     grader = Grader(settings)
     rubrics, sources = resolve_rubrics(dataset, grader)
+    grader.use_bank(list(rubrics.values()))
     pairs: list[tuple[Rubric, str]] = []
     kept: list[tuple[int, EvalItem]] = []
     skipped: list[str] = []

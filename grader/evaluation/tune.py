@@ -155,8 +155,11 @@ class _Signals:
         self._signals = signals
         self._matrices: dict[tuple[str, ...], FloatArray] = {}
         self._feature_matrix = feature_matrix
-        gate = getattr(base, "gate", None)
-        self.gate = np.array([gate.factor(s) if gate is not None else 1.0 for s in signals], dtype=np.float64)
+        # The base calibration's gates and cap stay as they are; only the ridge part is refitted.
+        gate_factor = getattr(base, "gate_factor", None)
+        limit = getattr(base, "limit", None)
+        self.gate = np.array([gate_factor(s) if gate_factor else 1.0 for s in signals], dtype=np.float64)
+        self.cap = np.array([limit(s) if limit else 1.0 for s in signals], dtype=np.float64)
         self.clip = tuple(getattr(base, "clip", (0.0, 1.0)))
 
     def available(self, features: Sequence[str]) -> bool:
@@ -183,10 +186,14 @@ def _ridge(x: FloatArray, y: FloatArray, alpha: float) -> tuple[FloatArray, Floa
 def _predict_fraction(
     sig: _Signals, recipe: Recipe, train: NDArray[np.int64], test: NDArray[np.int64], y_frac: FloatArray
 ) -> FloatArray:
+    from grader.embedding.calibration import PASSING
+
     x = sig.matrix(recipe.features)
+    # As the calibration is fitted: the ridge learns from answers the gates pass; the gates handle the rest.
+    train = train[sig.gate[train] >= PASSING]
     mean, scale, coef, b = _ridge(x[train], y_frac[train], recipe.alpha)
     pred = ((x[test] - mean) / scale) @ coef + b
-    return np.clip(pred, sig.clip[0], sig.clip[1]) * sig.gate[test]
+    return np.clip(np.minimum(np.clip(pred, sig.clip[0], sig.clip[1]) * sig.gate[test], sig.cap[test]), 0.0, 1.0)
 
 
 def _mix(emb: FloatArray, judge: FloatArray | None, w: float, top: float) -> FloatArray:

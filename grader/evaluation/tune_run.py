@@ -178,6 +178,8 @@ def run_tune(
         features=chosen.recipe.features,
         alpha=chosen.recipe.alpha,
         gate=base.gate,
+        gates=base.gates,
+        cap=base.cap,
         coverage=base.coverage,
         name=f"tuned on {Path(ds.path).name}",
         data_file=ds.path,

@@ -56,11 +56,66 @@ _PATTERNS: list[tuple[str, re.Pattern[str]]] = [
     ),
 ]
 
+# Text that talks to whoever grades, or asks for a mark: a sentence with both is an attempt to steer, not content.
+_ADDRESSEE = re.compile(
+    r"\b(graders?|grading|evaluators?|examiners?|markers?|assessors?|rubric|answer key|interview panel|hiring manager"
+    r"|recruiter|instructor|evaluation (harness|system|pipeline)|automated (grader|system|marker)|ai (grader|model|language model)"
+    r"|language model (reading|grading)|if you(?:'re| are) an ai|whoever (is|are) (marking|grading|reading)"
+    r"|whatever is marking|system (administrator|override|note)|score field)\b"
+    r"|^\s*(assistant|grader|system|evaluator)\s*[,:]|\[\[?\s*(assistant|grader|system)\b",
+    _FLAGS,
+)
+_REQUEST = re.compile(
+    r"\b(score[sd]?|scoring|grade[sd]?|grading|marks?|marked|instructions?|points?|full|maximum|highest|perfect|pre-?approved|pre-?verified"
+    r"|verified|exemplary|override|record|output|respond|award|correct|benefit of the doubt)\b"
+    r"|\b(10|[0-5])\s*/\s*(5|10)\b",
+    _FLAGS,
+)
+_PLEA = re.compile(
+    r"\b(please|pls|plz)\b[^.\n]{0,40}\b(give|mark|grade|award|score|pass)\b"
+    r"|\b(10|[0-5])\s*/\s*(5|10)\b[^.\n]{0,30}\b(would|please|pls|mean)\b"
+    r"|\bbenefit of the doubt\b|\b(my|the) scholarship\b"
+    r"|\{[^{}]{0,200}\"(score|grade|verdict|rubric_override|expected_score|max_score)\"\s*:[^{}]{0,200}\}"
+    r"|<!--.*?-->",
+    _FLAGS | re.DOTALL,
+)
+_SEGMENT = re.compile(
+    r"\s*(?:<!--.*?-->|```.*?```|\[[^\]\n]*\]\]?|\([^)\n]*\))|[^.!?\n\[(<]+[.!?]*|<", re.DOTALL
+)
+
+
+def _steers(segment: str) -> bool:
+    if any(p.search(segment) for _, p in _PATTERNS):
+        return True
+    if _PLEA.search(segment):
+        return True
+    return bool(_ADDRESSEE.search(segment) and _REQUEST.search(segment))
+
+
+def manipulation_spans(answer: str) -> list[tuple[int, int]]:
+    """Character spans of the sentences, brackets, comments and code blocks that address the grader."""
+    return [(m.start(), m.end()) for m in _SEGMENT.finditer(answer) if m.group(0).strip() and _steers(m.group(0))]
+
+
+def without_manipulation(answer: str) -> str:
+    """The answer with every part that addresses the grader cut out (what is left is graded as content)."""
+    spans = manipulation_spans(answer)
+    if not spans:
+        return answer
+    out, pos = [], 0
+    for s, e in spans:
+        out.append(answer[pos:s])
+        pos = e
+    out.append(answer[pos:])
+    return " ".join("".join(out).split())
+
+
 _LABELS = {
     "ignore-instructions": "tells the grader to ignore its instructions",
     "fake-score": "claims or requests a score",
     "fake-role-turn": "imitates a system/assistant turn",
     "closing-delimiter": "tries to close or open a prompt block",
+    "addresses-grader": "addresses the grader or asks for a mark",
 }
 
 
@@ -72,9 +127,19 @@ def suspicious(answer: str) -> list[str]:
         if m:
             quoted = " ".join(m.group(0).split())[:60]
             out.append(f"possible prompt injection ({kind}): answer {_LABELS[kind]}: {quoted!r}; graded as data")
+    if not out:
+        spans = manipulation_spans(answer)
+        if spans:
+            s, e = spans[0]
+            quoted = " ".join(answer[s:e].split())[:60]
+            out.append(f"possible prompt injection (addresses-grader): answer {_LABELS['addresses-grader']}: "
+                       f"{quoted!r}; not graded as content")
     return out
 
 
 def kinds(answer: str) -> list[str]:
     """Just the kinds flagged, e.g. ['fake-score'] (for tests and counting)."""
-    return [k for k, p in _PATTERNS if p.search(answer)]
+    found = [k for k, p in _PATTERNS if p.search(answer)]
+    if not found and manipulation_spans(answer):
+        found.append("addresses-grader")
+    return found

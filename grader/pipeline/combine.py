@@ -8,8 +8,10 @@ The rules, so that a grade can be re-derived by hand from the recorded component
 - judge unscored and fallback allowed: status "fallback", score = embedding score.
 - judge unscored and no fallback: status "unscored", score None.
 
-Per key point, the judge's verdict (when it gave one) decides the credit via VERDICT_CREDIT; otherwise
-the embedding coverage does, and the status is read off the credit with the thresholds below.
+Per key point, the judge's verdict (when it gave one) decides the credit via VERDICT_CREDIT; otherwise a point
+the offline scorer found contradicted (negation, opposite direction, swapped role) is "contradicted" with no
+credit and the contradicting clause as evidence, and any other point's status is read off the embedding coverage
+with the thresholds below.
 """
 
 from __future__ import annotations
@@ -71,9 +73,13 @@ def merge_criteria(
         if ver is not None:
             credit = VERDICT_CREDIT[ver.verdict]
             status: Verdict = ver.verdict
+        elif cov is not None and cov.contradicted:
+            # The offline scorer read the answer denying the point (negation, opposite word, swapped role).
+            credit, status = 0.0, "contradicted"
         else:
             credit = cov.coverage if cov is not None else 0.0
             status = status_from_credit(credit)
+        offline_contradiction = ver is None and cov is not None and cov.contradicted
         out.append(
             CriterionResult(
                 id=crit.id,
@@ -83,11 +89,18 @@ def merge_criteria(
                 verdict=ver.verdict if ver is not None else None,
                 credit=round(_clamp(credit, 1.0), SCORE_DECIMALS),
                 status=status,
-                evidence=cov.best_span if cov is not None else None,
-                comment=(ver.comment or None) if ver is not None else None,
+                evidence=(cov.contradiction if offline_contradiction else cov.best_span) if cov is not None else None,
+                comment=(ver.comment or None) if ver is not None else (_contradiction_note(cov) if offline_contradiction
+                                                                       else None),
             )
         )
     return out
+
+
+def _contradiction_note(cov: object) -> str:
+    span = getattr(cov, "contradiction", None) or ""
+    cue = getattr(cov, "cue", None) or "contradicts it"
+    return f'your answer {cue}: "{span}"' if span else f"your answer {cue}"
 
 
 def combine(

@@ -65,6 +65,8 @@ class Grader:
         self.rubrics_dir = self._pick_rubrics_dir(rubrics_dir)
         self.max_answer_chars = max_answer_chars
         self._rubrics: dict[str, Rubric | InputError] = {}
+        self._banks: dict[Path, list[Rubric]] = {}
+        self._pending_banks: list[list[Rubric]] = []
         self._scorer: Any = None
         self._judge: Any = None
         self._judge_made = False
@@ -90,6 +92,7 @@ class Grader:
             from grader.embedding.scorer import OfflineScorer
 
             self._scorer = OfflineScorer(self.settings)
+            self._flush_banks()
         return self._scorer
 
     @property
@@ -129,16 +132,43 @@ class Grader:
         """The rubric for a question id; unknown ids raise InputError (and are remembered as unknown)."""
         cached = self._rubrics.get(question_id)
         if cached is None:
-            from grader.rubric.store import find_rubric
+            from grader.rubric.store import find_rubric_path, load_rubric
 
             try:
-                cached = find_rubric(self.rubrics_dir, question_id)
+                path = find_rubric_path(self.rubrics_dir, question_id)
+                cached = load_rubric(path)
+                self._use_bank_of(path)
             except InputError as e:
                 cached = e
             self._rubrics[question_id] = cached
         if isinstance(cached, InputError):
             raise InputError(cached.message, file=cached.file, line=cached.line, field="question_id")
         return cached
+
+    def _use_bank_of(self, path: Path) -> None:
+        """The rubrics beside this one form its bank: the scorer checks answers against the others too."""
+        folder = path.parent
+        if folder in self._banks:
+            return
+        from grader.rubric.store import load_rubrics
+
+        try:
+            bank = load_rubrics(folder)
+        except InputError:
+            bank = []  # one broken sibling file must not stop grading; it only narrows the off-topic check
+        self._banks[folder] = bank
+        self.use_bank(bank)
+
+    def use_bank(self, rubrics: Sequence[Rubric]) -> None:
+        """Declare which rubrics belong together (an answer to one of them is off-topic for the others)."""
+        if rubrics:
+            self._pending_banks.append(list(rubrics))
+            if self._scorer is not None:
+                self._flush_banks()
+
+    def _flush_banks(self) -> None:
+        while self._pending_banks:
+            self._scorer.use_bank(self._pending_banks.pop(0))
 
     def _resolve(self, question_id: str | None, rubric: Rubric | None) -> Rubric:
         if rubric is not None:

@@ -1,0 +1,186 @@
+"""Is an answer made of statements? Word-class order and function words. Pure, no model.
+
+A list of the right keywords ("pruning weights smaller model inference speed") or the reference's words
+shuffled touches every key point an embedding can see, yet states nothing. Two cheap signals tell them
+from sentences:
+
+- ``function_ratio``: the share of words that are function words (articles, prepositions, auxiliaries,
+  pronouns, conjunctions). English prose runs at 35-55 %; keyword lists at 0-10 %.
+- ``fluency``: how English the *order* of word classes is. Each word is mapped to a coarse class (DET,
+  PREP, AUX, PRON, CONJ, NEG, ADV, NUM, and content words by suffix), and the answer's class bigrams are
+  scored by pointwise mutual information under a bigram model of real prose (``grader/data/word_classes.json``,
+  fitted by ``python -m grader.embedding.claims --fit`` on reference answers and student answers: text only,
+  never grades). Shuffled words score near or below 0; prose well above.
+- ``claim_share``: the share of the answer's words that sit in clauses with a verb cue (an auxiliary, a
+  modal, or a verb-shaped content word after a subject-like word) and some function words: claims rather
+  than labels.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import re
+import sys
+from collections import Counter
+from functools import cache
+from pathlib import Path
+
+from grader.paths import PACKAGE_DIR
+
+_TOKEN = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?|\d+(?:\.\d+)?|[,;:()]")
+_CLAUSE_END = re.compile(r"[.!?;:\n]+")
+
+_CLASSES: dict[str, frozenset[str]] = {
+    "DET": frozenset("a an the this that these those each every some any its their our my your his her".split()),
+    "PREP": frozenset(
+        """of in on at by for with from to into onto over under between through about without within during after
+        before via than as per across against among along around behind beyond toward towards upon like""".split()
+    ),
+    "AUX": frozenset(
+        """is are was were be been being am has have had do does did can could will would should may might must
+        shall isn't aren't wasn't weren't doesn't don't didn't can't won't cannot""".split()
+    ),
+    "PRON": frozenset("it they we you he she i them us him me itself themselves which who whom whose what one".split()),
+    "CONJ": frozenset("and or but nor so because while whereas although though if when since unless then yet".split()),
+    "NEG": frozenset("not no never".split()),
+    "ADV": frozenset(
+        "very also just only more most less least too quite rather even still often always usually much well".split()
+    ),
+}
+_WORD_CLASS = {w: c for c, ws in _CLASSES.items() for w in ws}
+FUNCTION_CLASSES = frozenset({"DET", "PREP", "AUX", "PRON", "CONJ", "NEG"})
+CLASS_NAMES = ("BOS", "DET", "PREP", "AUX", "PRON", "CONJ", "NEG", "ADV", "NUM", "PUNCT", "ING", "ED", "S", "LY",
+               "W", "EOS")
+_MODEL_PATH = PACKAGE_DIR / "data" / "word_classes.json"
+
+
+def word_class(token: str) -> str:
+    t = token.lower()
+    if t in _WORD_CLASS:
+        return _WORD_CLASS[t]
+    if t in ",;:()":
+        return "PUNCT"
+    if t[0].isdigit():
+        return "NUM"
+    if len(t) > 4 and t.endswith("ing"):
+        return "ING"
+    if len(t) > 3 and t.endswith("ed"):
+        return "ED"
+    if len(t) > 3 and t.endswith("ly"):
+        return "LY"
+    if len(t) > 3 and t.endswith("s") and not t.endswith("ss"):
+        return "S"
+    return "W"
+
+
+def class_sequences(text: str) -> list[list[str]]:
+    """One class sequence per sentence, with BOS/EOS markers."""
+    out = []
+    for part in _CLAUSE_END.split(text):
+        toks = _TOKEN.findall(part)
+        if toks:
+            out.append(["BOS", *(word_class(t) for t in toks), "EOS"])
+    return out
+
+
+@cache
+def _model() -> tuple[dict[tuple[str, str], float], dict[str, float]]:
+    data = json.loads(_MODEL_PATH.read_text(encoding="utf-8"))
+    pmi = {(a, b): v for a, row in data["pmi"].items() for b, v in row.items()}
+    return pmi, data["floor"]
+
+
+def fluency(text: str) -> float:
+    """Mean pointwise mutual information of the answer's word-class bigrams under the prose model."""
+    pmi, floor = _model()
+    total, n = 0.0, 0
+    for seq in class_sequences(text):
+        for a, b in itertools.pairwise(seq):
+            total += pmi.get((a, b), floor["pmi"])
+            n += 1
+    return total / n if n else 0.0
+
+
+def function_ratio(text: str) -> float:
+    toks = [t for t in _TOKEN.findall(text) if t not in ",;:()"]
+    if not toks:
+        return 0.0
+    return sum(1 for t in toks if word_class(t) in FUNCTION_CLASSES) / len(toks)
+
+
+_SUBJECTISH = frozenset({"W", "S", "PRON", "ING", "ED"})
+_VERBISH = frozenset({"S", "ED"})
+
+
+def claim_share(text: str) -> float:
+    """Share of words in clauses that read as statements: a verb cue and at least one function word."""
+    total = in_claims = 0
+    for part in _CLAUSE_END.split(text):
+        toks = [t for t in _TOKEN.findall(part) if t not in ",;:()"]
+        if not toks:
+            continue
+        classes = [word_class(t) for t in toks]
+        total += len(toks)
+        has_fn = sum(1 for c in classes if c in FUNCTION_CLASSES) >= max(1, len(toks) // 8)
+        verb = "AUX" in classes or any(
+            c in _VERBISH and i > 0 and classes[i - 1] in _SUBJECTISH for i, c in enumerate(classes)
+        )
+        if has_fn and verb and len(toks) >= 3:
+            in_claims += len(toks)
+    return in_claims / total if total else 0.0
+
+
+def statement_signals(text: str) -> dict[str, float]:
+    return {"fluency": fluency(text), "function_ratio": function_ratio(text), "claim_share": claim_share(text)}
+
+
+# -- fitting the prose model (a dev-time command; the result ships as grader/data/word_classes.json) ---------
+
+
+def fit(texts: list[str]) -> dict:
+    pairs: Counter[tuple[str, str]] = Counter()
+    singles: Counter[str] = Counter()
+    for t in texts:
+        for seq in class_sequences(t):
+            for a, b in itertools.pairwise(seq):
+                pairs[(a, b)] += 1
+                singles[b] += 1
+    n = sum(pairs.values())
+    firsts: Counter[str] = Counter()
+    for (a, _), k in pairs.items():
+        firsts[a] += k
+    k_classes = len(CLASS_NAMES)
+    pmi: dict[str, dict[str, float]] = {}
+    for a in CLASS_NAMES:
+        for b in CLASS_NAMES:
+            # Add-one smoothing: an unseen bigram is unlikely, not impossible.
+            p_ab = (pairs[(a, b)] + 1) / (firsts[a] + k_classes)
+            p_b = (singles[b] + 1) / (n + k_classes)
+            pmi.setdefault(a, {})[b] = round(math.log(p_ab / p_b), 4)
+    return {"about": "Word-class bigram PMI of prose (grader/embedding/claims.py); text only, no grades.",
+            "n_bigrams": n, "n_texts": len(texts), "floor": {"pmi": -3.0}, "pmi": pmi}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m grader.embedding.claims --fit FILE.jsonl [FILE ...]: refit the prose model from answer texts."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] != "--fit" or len(args) < 2:
+        print("usage: python -m grader.embedding.claims --fit FILE.jsonl [FILE.jsonl ...]", file=sys.stderr)
+        return 2
+    texts: list[str] = []
+    for f in args[1:]:
+        for line in Path(f).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                row = json.loads(line)
+                texts.extend(str(row[k]) for k in ("answer", "reference_answer", "question") if row.get(k))
+    texts = list(dict.fromkeys(texts))
+    model = fit(texts)
+    _MODEL_PATH.write_text(json.dumps(model, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {_MODEL_PATH} from {len(texts)} texts, {model['n_bigrams']} bigrams")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

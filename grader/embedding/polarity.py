@@ -1,0 +1,355 @@
+"""Does an answer agree with a key point or contradict it? Negation, opposite directions, swapped roles. Pure.
+
+Embedding similarity measures what an answer talks about: "pruning does not reduce the size of a network"
+sits as close to "pruning reduces the size of a network" as any paraphrase. This module reads the words
+instead. Each text is cut into clauses; each word is marked negated when a negation cue ("not", "never",
+"n't", "without", "fails to", "rather than", ...) scopes over it. A key point is then compared with every
+clause of the answer that shares its words:
+
+- a word the point states and the answer negates is a conflict (a point that is itself negative, like
+  "without affecting performance", is not contradicted by an answer that drops the negation: "with little
+  loss of accuracy" is a paraphrase, not a denial);
+- a word of an opposite pair ("increase" where the point says "reduce", "slower" for "faster") with the
+  same polarity on both sides is a conflict, and with opposite polarity an agreement ("does not add" agrees
+  with "removes");
+- when the rubric contrasts two roles (generative / discriminative, encoder / decoder), a clause that says
+  the point's claim of the other role (and not of the point's own) is a conflict.
+
+A point is contradicted when its strongest contradicting clause outweighs its strongest agreeing clause.
+Words that carry direction count twice: the nouns a claim is about ("size", "weights") agree in a negated
+answer too, and must not outvote the verb that flips.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from typing import Literal
+
+from grader.embedding.text import STOP_WORDS, stem, word_spans
+from grader.paths import PACKAGE_DIR
+
+_CUES = frozenset({
+    "not", "no", "never", "cannot", "without", "neither", "nor", "none", "nothing", "nowhere", "nobody",
+    "hardly", "barely", "unable", "lack", "lacks", "lacking", "instead", "rather",
+    # Difficulty reads as a soft denial: "it is challenging to assess quality" says what "there is no good
+    # measure of quality" says. Used on both sides, so the two agree.
+    "challenging", "difficult", "hard", "impossible",
+    # Verbs that deny their object: "avoids making copies" says what "does not make copies" says.
+    "avoid", "avoids", "avoiding", "prevent", "prevents", "preventing", "eliminate", "eliminates", "eliminating",
+})
+# Light words say nothing on their own ("makes a copy" / "instead of making calls"): never evidence.
+_LIGHT = frozenset({"make", "makes", "making", "made", "do", "does", "done", "doing", "have", "has", "having", "get",
+                    "gets", "getting", "take", "takes", "need", "needs", "needed", "way", "ways", "thing", "things",
+                    "lot", "lots", "kind", "type", "types", "able", "going", "put", "give", "gives", "go", "goes"})
+_NARROW = frozenset({"instead", "rather"})  # "instead of accuracy": the scope is a noun phrase
+_FAIL = frozenset({"fail", "fails", "failed", "failing"})
+# "not only X but also Y", "not just", "not necessarily": a hedge or an addition, not a denial.
+_NOT_A_DENIAL = frozenset({"only", "just", "merely", "necessarily", "always", "all", "much", "matter"})
+# Words that end a negation's scope: the next clause has its own subject and polarity.
+_SCOPE_BREAK = frozenset({
+    "but", "while", "whereas", "although", "though", "however", "yet", "because", "since", "so", "which",
+    "who", "whose", "unlike", "except", "than", "also", "then", "therefore", "thus", "hence",
+})
+_SUBJECT_AFTER_COMMA = frozenset({"it", "they", "this", "these", "that", "which", "we", "he", "she", "and", "so"})
+SCOPE_MAX_WORDS = 8
+_CLAUSE_SPLIT = re.compile(
+    r"[.!?;:]+(?=\s|$)|\n+|,\s*(?=(?:but|while|whereas|although|though|however|yet|which|unlike|instead)\b)"
+    r"|\s(?=(?:but|whereas|however|although)\b)"
+    r"|,\s*(?=(?:and\s+|or\s+)?(?:do|does|did|don't|doesn't|never|it|they|this|these|we|you)\b)",
+    re.IGNORECASE,
+)
+_SINGLE_LETTER = re.compile(r"^[a-z0-9]$")
+
+Stance = Literal["agree", "contradict", "none"]
+
+
+@dataclass(frozen=True)
+class Lexicon:
+    opposites: dict[str, frozenset[str]]  # stem -> stems of its opposites
+    roles: tuple[tuple[str, str], ...]  # stem pairs of contrasted roles
+    words: dict[str, str]  # stem -> a readable word, for cues
+
+    def carries_direction(self, s: str) -> bool:
+        return s in self.opposites
+
+
+@cache
+def lexicon() -> Lexicon:
+    data = json.loads((PACKAGE_DIR / "data" / "opposites.json").read_text(encoding="utf-8"))
+    opp: dict[str, set[str]] = {}
+    words: dict[str, str] = {}
+    for a, b in data["direction"]:
+        sa, sb = _stem_phrase(a), _stem_phrase(b)
+        words.setdefault(sa, a)
+        words.setdefault(sb, b)
+        opp.setdefault(sa, set()).add(sb)
+        opp.setdefault(sb, set()).add(sa)
+    roles = []
+    for a, b in data["roles"]:
+        sa, sb = _stem_phrase(a), _stem_phrase(b)
+        words.setdefault(sa, a)
+        words.setdefault(sb, b)
+        roles.append((sa, sb))
+    return Lexicon({k: frozenset(v) for k, v in opp.items()}, tuple(roles), words)
+
+
+def _stem_phrase(word: str) -> str:
+    # Doubled letters collapsed: "labelled" and "labeled", "modelling" and "modeling" are one word here.
+    return _DOUBLE.sub(r"\1", stem(word.replace("-", "").lower()))
+
+
+_DOUBLE = re.compile(r"(\w)\1")
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    stem: str
+    negated: bool
+    start: int
+    end: int
+    content: bool
+
+
+@dataclass(frozen=True)
+class Clause:
+    start: int
+    end: int
+    words: tuple[Word, ...]
+    negative: bool = False  # a negation cue stands somewhere in the clause
+
+    def stems(self) -> dict[str, bool]:
+        """stem -> negated (negated only when every occurrence in the clause is)."""
+        out: dict[str, bool] = {}
+        for w in self.words:
+            out[w.stem] = out.get(w.stem, True) and w.negated
+        return out
+
+
+def _is_cue(words: list[str], i: int) -> bool:
+    w = words[i]
+    nxt = words[i + 1] if i + 1 < len(words) else ""
+    if w.endswith(("n't", "n’t")):
+        return nxt not in _NOT_A_DENIAL
+    if w in _FAIL:
+        return nxt == "to"
+    if w == "instead":
+        return nxt == "of"
+    if w == "rather":
+        return nxt == "than"
+    if w in ("not", "no"):
+        return nxt not in _NOT_A_DENIAL
+    return w in _CUES
+
+
+def clause_spans(text: str) -> list[tuple[int, int]]:
+    spans, pos = [], 0
+    for m in _CLAUSE_SPLIT.finditer(text):
+        spans.append((pos, m.start()))
+        pos = m.end()
+    spans.append((pos, len(text)))
+    return [(s, e) for s, e in spans if e > s and re.search(r"\w", text[s:e])]
+
+
+def analyse(text: str) -> list[Clause]:
+    """The clauses of a text, each word with its stem and whether a negation scopes over it."""
+    lex = lexicon()
+    out: list[Clause] = []
+    for cs, ce in clause_spans(text):
+        spans = [(w, s + cs, e + cs) for w, s, e in word_spans(text[cs:ce])]
+        raw = [w for w, _, _ in spans]
+        negated = [False] * len(raw)
+        i = 0
+        while i < len(raw):
+            if _is_cue(raw, i):
+                narrow = raw[i] in _NARROW
+                j = i + (2 if narrow or raw[i] in _FAIL else 1)
+                count = 0
+                limit = 4 if narrow else SCOPE_MAX_WORDS
+                while j < len(raw) and count < limit and raw[j] not in _SCOPE_BREAK:
+                    gap = text[spans[j - 1][2] : spans[j][1]]
+                    if "," in gap and (narrow or raw[j] in _SUBJECT_AFTER_COMMA):
+                        break
+                    if _is_cue(raw, j):
+                        break
+                    negated[j] = True
+                    j += 1
+                    count += 1
+                i = max(i + 1, j)
+                continue
+            i += 1
+        words = []
+        for (w, s, e), neg in zip(spans, negated, strict=True):
+            if w in _LIGHT or w in _CUES or w.endswith(("n't", "n’t")):
+                continue  # light words say nothing; cues are read as negation, not as words of the claim
+            st = _stem_phrase(w)
+            content = not (w in STOP_WORDS or w in _CUES or _SINGLE_LETTER.match(w) or w.endswith("n't"))
+            if content or lex.carries_direction(st):
+                words.append(Word(w, st, neg, s, e, content))
+        negative = any(_is_cue(raw, i) for i in range(len(raw)))
+        out.append(Clause(cs, ce, tuple(words), negative))
+    return out
+
+
+@dataclass(frozen=True)
+class PointPolarity:
+    """A key point, read for polarity: its claim words (question words left out) and the role it is about.
+
+    A word counts as stated plainly only when no clause of the point that holds it has a negation anywhere;
+    otherwise the point is negative around it ("if the base case is not included") and an answer that keeps a
+    negation nearby agrees ("no base case"), while one without it says nothing either way.
+    """
+
+    stems: dict[str, bool]  # stem -> the point is negative around it (its clause holds a negation)
+    scoped: dict[str, bool]  # stem -> a negation scopes over the word itself (what opposites are read against)
+    roles: frozenset[str]  # the contrasted roles the point names
+    counter_roles: frozenset[str]  # the other role of each pair the point names
+
+
+def active_roles(question: str, reference: str) -> tuple[tuple[str, str], ...]:
+    """Role pairs both of whose members the question or the reference names."""
+    present = {_stem_phrase(w) for w, _, _ in word_spans(question + " " + reference)}
+    return tuple(p for p in lexicon().roles if p[0] in present and p[1] in present)
+
+
+def prepare_point(text: str, question_stems: frozenset[str], roles: tuple[tuple[str, str], ...]) -> PointPolarity:
+    lex = lexicon()
+    stems: dict[str, bool] = {}
+    scoped: dict[str, bool] = {}
+    named: set[str] = set()
+    role_stems = {s for pair in roles for s in pair}
+    for clause in analyse(text):
+        for w in clause.words:
+            if w.stem in role_stems:
+                named.add(w.stem)
+                continue
+            if w.stem in question_stems and not lex.carries_direction(w.stem):
+                continue
+            stems[w.stem] = stems.get(w.stem, False) or w.negated or clause.negative
+            scoped[w.stem] = scoped.get(w.stem, False) or w.negated
+    counter = {b if a in named else a for a, b in roles if (a in named) != (b in named)}
+    return PointPolarity(stems, scoped, frozenset(named), frozenset(counter))
+
+
+@dataclass(frozen=True)
+class Check:
+    stance: Stance
+    start: int = 0  # the deciding clause, as characters of the answer
+    end: int = 0
+    cue: str = ""
+    strength: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Weight:
+    agree: float  # all words that agree (shared words stated alike, opposites denied)
+    conflict: float
+    shared: int  # words of the point the clause holds, directly or as an opposite
+    cue: str
+    direction_agree: float = 0.0  # the same, over words that carry a direction (reduce, faster, add ...)
+    direction_conflict: float = 0.0
+
+    def stance(self) -> Stance:
+        # A claim's polarity sits in its direction words; the nouns it is about ("size", "weights") agree in a
+        # denial too. So direction words decide when the clause has any, and the other words only otherwise.
+        if self.direction_agree or self.direction_conflict:
+            # A tie goes to the conflict: the agreeing direction words are then mostly modifiers of what the
+            # claim is about ("less important weights"), the conflicting one its verb ("adds", "slows").
+            return "contradict" if self.direction_conflict >= self.direction_agree else "agree"
+        if self.conflict > self.agree:
+            return "contradict"
+        return "agree" if self.agree else "none"
+
+
+def _weigh(point: PointPolarity, clause: Clause) -> _Weight:
+    """How one clause stands to one point."""
+    lex = lexicon()
+    clause_stems = clause.stems()
+    agree = conflict = d_agree = d_conflict = 0.0
+    shared = 0
+    cue = ""
+    for s, neg_p in point.stems.items():
+        direction = lex.carries_direction(s)
+        if direction:
+            # A direction word is read against its own scope: "improving speed without affecting accuracy" states
+            # "improving" plainly, so "does not improve speed" denies it.
+            neg_p = point.scoped.get(s, False)
+        if s in clause_stems:
+            shared += 1
+            neg_a = clause_stems[s]
+            if not neg_p and not neg_a:
+                agree += 1
+                d_agree += direction
+            elif not neg_p:  # the answer denies what the point states plainly
+                conflict += 1
+                d_conflict += direction
+                cue = cue or f"negates '{lex.words.get(s, s)}'"
+            elif clause.negative or (direction and neg_a):  # negative point, negative answer around the same words
+                agree += 1
+                d_agree += direction
+            continue
+        for o in lex.opposites.get(s, ()):
+            if o in clause_stems and o not in point.stems:
+                shared += 1
+                # Opposites are read against the word's own scope: "slows" contradicts a plainly stated "improving".
+                if clause_stems[o] == point.scoped.get(s, False):
+                    conflict += 1
+                    d_conflict += 1
+                    cue = cue or f"says '{lex.words.get(o, o)}' where the point says '{lex.words.get(s, s)}'"
+                else:
+                    agree += 1
+                    d_agree += 1
+                break
+    return _Weight(agree, conflict, shared, cue, d_agree, d_conflict)
+
+
+def check_points(points: list[PointPolarity], clauses: list[Clause]) -> list[Check]:
+    """For each point: whether the answer (its clauses, from analyse) agrees, contradicts it, or neither.
+
+    Points are read together because a clause about the other role is normally the other point being made:
+    it only counts as a swapped role when it matches this point better than any other point.
+    """
+    lex = lexicon()
+    table = [[_weigh(p, c) for c in clauses] for p in points]
+    best_point = [
+        max(range(len(points)), key=lambda k: (table[k][j].shared, table[k][j].agree)) if points else -1
+        for j in range(len(clauses))
+    ]
+    out: list[Check] = []
+    for k, point in enumerate(points):
+        if not point.stems:
+            out.append(Check("none"))
+            continue
+        best_agree = Check("none")
+        best_conflict = Check("none")
+        entity: frozenset[str] = frozenset()
+        role_stems = point.roles | point.counter_roles
+        for j, clause in enumerate(clauses):
+            cs = clause.stems()
+            named = frozenset(s for s in cs if s in role_stems)
+            if named:
+                entity = named
+            wt = table[k][j]
+            content = sum(1 for w in clause.words if w.content)
+            if wt.shared < min(2, len(point.stems)) and not (wt.shared and wt.conflict and content <= 3):
+                continue
+            swapped = bool(point.roles and entity and not (entity & point.roles) and entity & point.counter_roles)
+            stance, cue = wt.stance(), wt.cue
+            strength = wt.conflict if stance == "contradict" else wt.agree
+            if swapped and best_point[j] == k and wt.shared >= min(3, len(point.stems)):
+                # The clause says this point's claim of the other role: its shared words are the contradiction.
+                other = "/".join(sorted(lex.words.get(s, s) for s in entity & point.counter_roles))
+                own = "/".join(sorted(lex.words.get(s, s) for s in point.roles))
+                stance, strength = "contradict", wt.agree + wt.conflict
+                cue = f"says of {other} what the point says of {own}"
+            elif swapped:
+                continue  # another point's claim, about the other role: no evidence either way
+            if stance == "contradict" and strength > best_conflict.strength:
+                best_conflict = Check("contradict", clause.start, clause.end, cue, strength)
+            elif stance == "agree" and strength > best_agree.strength:
+                best_agree = Check("agree", clause.start, clause.end, "", strength)
+        out.append(best_conflict if best_conflict.strength > best_agree.strength else best_agree)
+    return out

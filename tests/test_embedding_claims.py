@@ -1,0 +1,50 @@
+"""Statement signals: function words, word-class order, claims (grader/embedding/claims.py). Pure."""
+
+from __future__ import annotations
+
+import random
+
+from grader.embedding.claims import claim_share, fluency, function_ratio, statement_signals
+from grader.embedding.signals import statement_score
+from grader.embedding.text import word_spans
+
+SENTENCE = ("Pruning is a technique used to reduce the size of a neural network by removing weights that are less "
+            "important, which makes inference faster.")
+
+
+def score(text: str, lex_precision: float = 0.3) -> float:
+    return statement_score(statement_signals(text), len(word_spans(text)), lex_precision)
+
+
+def test_a_keyword_list_has_almost_no_function_words_and_is_no_statement() -> None:
+    stuffed = "pruning weights remove less important smaller model inference speed performance neural network"
+    assert function_ratio(stuffed) < 0.05 < 0.25 < function_ratio(SENTENCE)
+    assert claim_share(stuffed) < 0.5 < claim_share(SENTENCE)
+    assert score(stuffed) == 0.0
+    assert score(SENTENCE) == 1.0
+
+
+def test_shuffled_words_read_less_fluently_than_the_sentence() -> None:
+    rng = random.Random(1)
+    words = SENTENCE.split()
+    shuffled = []
+    for _ in range(50):
+        rng.shuffle(words)
+        shuffled.append(fluency(" ".join(words)))
+    assert sum(shuffled) / len(shuffled) < fluency(SENTENCE) - 0.2
+
+
+def test_a_shuffled_reference_is_no_statement_when_its_words_are_the_references() -> None:
+    rng = random.Random(3)
+    words = SENTENCE.split()
+    salads = []
+    for _ in range(30):
+        rng.shuffle(words)
+        salads.append(score(" ".join(words), lex_precision=1.0))
+    assert sum(salads) / len(salads) < 0.3
+    assert score(SENTENCE, lex_precision=1.0) == 1.0  # the reference itself, in order, is a statement
+
+
+def test_terse_answers_are_answers_not_keyword_lists() -> None:
+    for terse in ("push, pop and peek", "the main function", "memory location"):
+        assert score(terse) == 1.0

@@ -1,0 +1,121 @@
+"""Polarity per key point: negation, opposite directions, swapped roles (grader/embedding/polarity.py). Pure."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.embedding.polarity import active_roles, analyse, check_points, prepare_point
+from grader.embedding.text import STOP_WORDS, stem, word_spans
+
+PRUNING_Q = "What is pruning in model compression?"
+PRUNING_REF = (
+    "Pruning is a technique used to reduce the size of a neural network by removing weights that are less important. "
+    "This helps in reducing the model size and improving inference speed without significantly affecting the "
+    "model's performance."
+)
+C1 = "Pruning is a technique used to reduce the size of a neural network by removing weights that are less important."
+C2 = ("Pruning helps in reducing the model size and improving inference speed without significantly affecting the "
+      "model's performance.")
+
+GEN_Q = "What are the key differences between discriminative and generative models?"
+GEN_REF = ("Discriminative models learn the decision boundary between classes. Generative models learn the distribution "
+           "of the data itself by modeling the joint probability, which allows sampling new data points.")
+G1 = "Discriminative models learn the decision boundary between classes."
+G2 = "Generative models learn the distribution of the data itself by modeling the joint probability."
+
+
+def stances(question: str, reference: str, points: list[str], answer: str) -> list[str]:
+    q_stems = frozenset(stem(w) for w, _, _ in word_spans(question) if w not in STOP_WORDS)
+    roles = active_roles(question, reference)
+    prepared = [prepare_point(p, q_stems, roles) for p in points]
+    return [c.stance for c in check_points(prepared, analyse(answer))]
+
+
+def contradicting_clause(question: str, reference: str, point: str, answer: str) -> tuple[str, str]:
+    q_stems = frozenset(stem(w) for w, _, _ in word_spans(question) if w not in STOP_WORDS)
+    check = check_points([prepare_point(point, q_stems, active_roles(question, reference))], analyse(answer))[0]
+    assert check.stance == "contradict"
+    return answer[check.start : check.end].strip(), check.cue
+
+
+def test_a_negated_reference_contradicts_both_points_and_quotes_the_clause() -> None:
+    answer = "Pruning does not reduce the size of a network and does not remove weights; it does not improve speed."
+    assert stances(PRUNING_Q, PRUNING_REF, [C1, C2], answer) == ["contradict", "contradict"]
+    clause, cue = contradicting_clause(PRUNING_Q, PRUNING_REF, C1, answer)
+    assert clause.startswith("Pruning does not reduce the size")
+    assert "negates" in cue
+
+
+def test_the_correct_answer_agrees() -> None:
+    answer = ("Pruning removes the least important weights from a neural network, which makes the model smaller and "
+              "faster at inference with little loss of accuracy.")
+    assert "contradict" not in stances(PRUNING_Q, PRUNING_REF, [C1, C2], answer)
+
+
+def test_a_negative_point_is_matched_by_an_answer_that_keeps_the_negation() -> None:
+    answer = "Pruning reduces the model size and improves inference speed without significantly affecting performance."
+    assert stances(PRUNING_Q, PRUNING_REF, [C2], answer) == ["agree"]
+
+
+def test_dropping_a_points_negation_in_a_paraphrase_is_not_a_contradiction() -> None:
+    # "with little loss of accuracy" says what "without significantly affecting performance" says.
+    answer = "It shrinks the model and speeds up inference, with little loss of accuracy."
+    assert stances(PRUNING_Q, PRUNING_REF, [C2], answer) != ["contradict"]
+
+
+def test_increase_against_reduce_is_a_contradiction() -> None:
+    answer = "Pruning increases the size of a neural network by adding weights that are less important."
+    clause, cue = contradicting_clause(PRUNING_Q, PRUNING_REF, C1, answer)
+    assert "increase" in cue or "add" in cue
+    assert clause.startswith("Pruning increases")
+
+
+def test_slower_against_improving_speed_is_a_contradiction_even_in_a_negative_point() -> None:
+    # C2 holds "without ...", but "improving inference speed" is stated plainly; "slows inference" denies it.
+    answer = "Pruning makes the model larger, which slows inference speed."
+    assert stances(PRUNING_Q, PRUNING_REF, [C2], answer) == ["contradict"]
+
+
+def test_denying_the_opposite_agrees() -> None:
+    answer = "Pruning does not add weights; it removes the less important weights to reduce the size of the network."
+    assert stances(PRUNING_Q, PRUNING_REF, [C1], answer) == ["agree"]
+
+
+def test_not_only_is_not_a_denial() -> None:
+    answer = "Pruning not only reduces the size of a neural network but also removes weights that are less important."
+    assert stances(PRUNING_Q, PRUNING_REF, [C1], answer) == ["agree"]
+
+
+def test_swapped_roles_contradict_the_point() -> None:
+    answer = ("Discriminative models learn the distribution of the data itself by modeling the joint probability. "
+              "Generative models learn the decision boundary between classes.")
+    assert stances(GEN_Q, GEN_REF, [G1, G2], answer) == ["contradict", "contradict"]
+    _, cue = contradicting_clause(GEN_Q, GEN_REF, G2, answer)
+    assert "discriminative" in cue and "generative" in cue
+
+
+def test_each_role_with_its_own_claim_is_no_swap() -> None:
+    answer = ("A discriminative model learns the boundary between the classes, while a generative model learns the "
+              "distribution of the data itself through the joint probability.")
+    assert "contradict" not in stances(GEN_Q, GEN_REF, [G1, G2], answer)
+
+
+@pytest.mark.parametrize(
+    ("point", "answer"),
+    [
+        # Mohler answers the old word-level rule misread: the point is negative around the shared word.
+        ("Constructors do not have return type, but functions have to indicate a return type.",
+         "Constructors cannot return values, so they cannot specify a return type."),
+        ("If the recursion step is defined incorrectly, or if the base case is not included.",
+         "No base case, so the recursion never stops."),
+        ("It avoids making copies of large data structures when calling functions.",
+         "It does not have to copy large amounts of data."),
+    ],
+)
+def test_negative_points_agree_with_negative_answers(point: str, answer: str) -> None:
+    assert stances("A question?", point, [point], answer) != ["contradict"]
+
+
+def test_a_single_shared_word_in_a_long_clause_is_no_evidence() -> None:
+    answer = "Quantization is a different method that stores the weights in fewer bits, and it is not pruning at all."
+    assert stances(PRUNING_Q, PRUNING_REF, [C1], answer) != ["contradict"]
