@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from grader.errors import InputError
-from grader.pipeline.batch_io import Columns, RecordWriter, detect_format, read_rows
+from grader.pipeline.batch_io import Columns, detect_format, read_rows
+from grader.pipeline.output_file import OutputFile
 from grader.pipeline.resume import load_resume_state
 
 
@@ -92,9 +93,11 @@ def test_detect_format(tmp_path: Path) -> None:
 def test_writer_appends_and_resume_drops_torn_line(tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"out.{fmt}"
     recs = [{"id": f"r{i}", "line": i + 2, "score": 1.5, "feedback": "a\nb", "warnings": ["w"]} for i in range(3)]
-    with RecordWriter(out, fmt) as w:  # type: ignore[arg-type]
+    with OutputFile(out, fmt) as w:  # type: ignore[arg-type]
+        w.start()
         w.write(recs[:2])
-    with RecordWriter(out, fmt) as w:  # type: ignore[arg-type]
+    with OutputFile(out, fmt) as w:  # type: ignore[arg-type]
+        w.start()
         w.write(recs[2:])
     size = out.stat().st_size
     # A kill in the middle of a write: half a record, no newline.

@@ -132,8 +132,12 @@ def register(app: typer.Typer) -> None:
 
         Rows over --max-answer-chars (default 20,000) become the error record
         "answer too long (N chars > LIMIT)" rather than being graded on a truncated prefix.
+        One run writes an OUTPUT at a time: a second run on the same file is refused while the first runs.
         Exit codes: 0 done (even with error records), 2 usage or input error (unreadable INPUT,
-        no answer column, OUTPUT exists without --resume/--force), 130 interrupted (rerun with --resume).
+        no answer column, OUTPUT exists without --resume/--force, OUTPUT in use by another run),
+        3 rows left unscored because the judge failed and --no-fallback forbids the offline score,
+        4 OUTPUT could not be written (disk full, I/O error; the run stops, the file stays resumable),
+        130 interrupted (rerun with --resume).
         """
         if resume and force:
             raise typer.BadParameter("--resume and --force exclude each other")
@@ -149,7 +153,8 @@ def register(app: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from grader.pipeline.batch import BatchOptions, prepare_output, run_batch
+        from grader.errors import JudgeUnavailable
+        from grader.pipeline.batch import BatchOptions, open_output, run_batch
         from grader.pipeline.batch_io import Columns
         from grader.pipeline.grader import Grader
 
@@ -164,43 +169,53 @@ def register(app: typer.Typer) -> None:
             chunk_size=chunk_size,
         )
         console = Console(stderr=True)
-        grader = Grader(settings, max_answer_chars=max_answer_chars)
-        # Fail fast on OUTPUT/INPUT problems before loading the model; run_batch checks again.
-        if output.exists() and output.stat().st_size > 0 and not (resume or force):
-            prepare_output(opts)
-        judge_desc = grader.describe_judge()
-        console.print(f"[dim]judge: {judge_desc}[/]")
-        with console.status("loading the embedding model…"):
-            _ = grader.scorer
-
-        progress = task = None
-        if not no_progress:
-            progress, task = _progress(console, input_path.stat().st_size if input_path.is_file() else 0)
-
-        written = [0]
-
-        def on_progress(offset: int, s: BatchSummary) -> None:
-            written[0] = s.rows
-            if progress is not None:
-                rate = f"{s.rate:.1f}" if s.elapsed_s else "–"
-                progress.update(task, completed=offset, rows=s.rows + s.skipped, rate=rate, errors=s.errors)
-
+        # INPUT's header and OUTPUT (writable, not locked by another run, --resume/--force) are checked,
+        # and OUTPUT locked, before any model is loaded.
+        opened = open_output(opts)
+        failed = True
         try:
-            if progress is not None:
-                with progress:
-                    summary = run_batch(grader, opts, on_progress)
-                    progress.update(task, completed=progress.tasks[0].total)
-            else:
-                summary = run_batch(grader, opts, on_progress)
-        except KeyboardInterrupt:
-            console.print(
-                f"[yellow]interrupted: {written[0]} records written to {output}; "
-                "run again with --resume to finish[/]"
-            )
-            raise
+            grader = Grader(settings, max_answer_chars=max_answer_chars)
+            judge_desc = grader.describe_judge()
+            console.print(f"[dim]judge: {judge_desc}[/]")
+            with console.status("loading the embedding model…"):
+                _ = grader.scorer
+
+            progress = task = None
+            if not no_progress:
+                progress, task = _progress(console, input_path.stat().st_size)
+
+            written = [0]
+
+            def on_progress(offset: int, s: BatchSummary) -> None:
+                written[0] = s.rows
+                if progress is not None:
+                    rate = f"{s.rate:.1f}" if s.elapsed_s else "–"
+                    progress.update(task, completed=offset, rows=s.rows + s.skipped, rate=rate, errors=s.errors)
+
+            try:
+                if progress is not None:
+                    with progress:
+                        summary = run_batch(grader, opts, on_progress, opened)
+                        progress.update(task, completed=progress.tasks[0].total)
+                else:
+                    summary = run_batch(grader, opts, on_progress, opened)
+            except KeyboardInterrupt:
+                console.print(
+                    f"[yellow]interrupted: {written[0]} records written to {output}; "
+                    "run again with --resume to finish[/]"
+                )
+                raise
+            failed = False
+        finally:
+            opened.close(failed=failed)
         console.print(summary_table(summary, output, judge_desc))
         if summary.torn_bytes:
             console.print(f"[dim]resume: dropped a torn last record ({summary.torn_bytes} bytes) and re-graded it[/]")
         if summary_json is not None:
             payload = {**summary.as_dict(), "input": str(input_path), "output": str(output), "judge": judge_desc}
             summary_json.write_text(json.dumps(payload, indent=2) + "\n")
+        if summary.unscored:
+            raise JudgeUnavailable(
+                f"{summary.unscored} row(s) unscored: the judge failed and --no-fallback forbids the offline "
+                f"score (see their records in {output})"
+            )

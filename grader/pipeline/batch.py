@@ -17,9 +17,11 @@ from typing import Any
 
 from grader.errors import InputError
 from grader.models import GradeResult, Rubric
-from grader.pipeline.batch_io import OUTPUT_FIELDS, Columns, InputRow, RecordWriter, detect_format, read_rows
+from grader.pipeline.batch_io import OUTPUT_FIELDS, Columns, InputRow, detect_format, read_rows
 from grader.pipeline.grader import Grader, check_answer
+from grader.pipeline.output_file import OutputFile
 from grader.pipeline.resume import ResumeState, load_resume_state
+from grader.redact import redact
 
 # Rows read ahead and sorted by token count before encoding: a wider window pads less (2,048 rows pad
 # ~20% fewer tokens than 512 on the benchmark file). Memory does not grow with it: each encoder batch
@@ -158,7 +160,7 @@ def result_record(row: InputRow, result: GradeResult, full: bool = False) -> dic
             for c in result.criteria
         ],
         "error": None,
-        "warnings": result.warnings,
+        "warnings": [redact(w) for w in result.warnings],
     }
     if full:
         rec["result"] = result.model_dump(mode="json")
@@ -176,7 +178,7 @@ def error_record(row: InputRow, message: str) -> dict[str, Any]:
         "judge_used": None,
         "feedback": None,
         "criteria": None,
-        "error": message,
+        "error": redact(message),
         "warnings": [],
     }
 
@@ -184,24 +186,57 @@ def error_record(row: InputRow, message: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- run
 
 
-def prepare_output(opts: BatchOptions) -> tuple[str, ResumeState]:
-    """Check INPUT/OUTPUT, refuse to overwrite without --force, and read what --resume continues."""
+@dataclass
+class OpenedOutput:
+    """OUTPUT locked for this run, with what an earlier run already wrote into it."""
+
+    file: OutputFile
+    state: ResumeState
+
+    def close(self, failed: bool = False) -> None:
+        self.file.close(discard_if_unused=failed)
+
+
+def _check_input(opts: BatchOptions) -> None:
     if not opts.input.is_file():
-        raise InputError("no such input file", file=opts.input)
+        what = "no such input file" if not opts.input.exists() else "INPUT is not a regular file"
+        raise InputError(what, file=opts.input)
+    rows = read_rows(opts.input, opts.columns, detect_format(opts.input, opts.input_format))
+    try:
+        next(rows, None)  # an unusable header is reported now, before any model is loaded
+    finally:
+        rows.close()
+
+
+def open_output(opts: BatchOptions) -> OpenedOutput:
+    """Check INPUT, lock OUTPUT (one writer per file), refuse to overwrite it without --force, and read
+    what --resume continues. Cheap: the CLI calls it before loading any model."""
+    _check_input(opts)
     out_fmt = detect_format(opts.output)
     if opts.output.exists() and opts.output.resolve() == opts.input.resolve():
         raise InputError("OUTPUT is the INPUT file", file=opts.output)
-    state = ResumeState()
-    if opts.output.exists() and opts.output.stat().st_size > 0:
-        if opts.resume:
-            state = load_resume_state(opts.output, out_fmt)  # type: ignore[arg-type]
-        elif opts.force:
-            opts.output.unlink()
-        else:
-            raise InputError(
-                "OUTPUT exists; use --resume to continue it or --force to replace it", file=opts.output
-            )
-    return out_fmt, state
+    if opts.output.is_dir():
+        raise InputError("OUTPUT is a directory", file=opts.output)
+    if not opts.output.parent.is_dir():
+        raise InputError("the folder for OUTPUT does not exist", file=opts.output)
+    fields = [*OUTPUT_FIELDS, "result"] if opts.full else None
+    out = OutputFile(opts.output, out_fmt, fields)
+    try:
+        state = ResumeState()
+        if out.size > 0:
+            if opts.resume:
+                state = load_resume_state(opts.output, out_fmt, out)
+            elif opts.force:
+                out.truncate(0)
+            else:
+                raise InputError(
+                    "OUTPUT exists; use --resume to continue it or --force to replace it", file=opts.output
+                )
+        out.start()
+    except BaseException:
+        out.close(discard_if_unused=True)
+        raise
+    return OpenedOutput(out, state)
 
 
 class _Run:
@@ -251,7 +286,7 @@ class _Run:
         if errors or todo:
             yield errors, todo
 
-    def emit(self, writer: RecordWriter, records: list[tuple[dict[str, Any], GradeResult | None]]) -> None:
+    def emit(self, writer: OutputFile, records: list[tuple[dict[str, Any], GradeResult | None]]) -> None:
         writer.write([r for r, _ in records])
         for rec, res in records:
             self.summary.add(rec, res)
@@ -259,26 +294,33 @@ class _Run:
         if self.progress is not None:
             self.progress(self.offset, self.summary)
 
-    def grade_offline(self, writer: RecordWriter, todo: list[tuple[InputRow, Rubric, str]]) -> None:
-        """Grade one window, appending each encoder batch's records as soon as that batch is done."""
-        pending = dict(enumerate(todo))
-        try:
-            for group in self.grader.grade_offline_batches([(rub, ans) for _, rub, ans in todo]):
-                records = []
-                for i, res in sorted(group, key=lambda g: pending[g[0]][0].line):
-                    records.append((result_record(pending.pop(i)[0], res, self.opts.full), res))
-                self.emit(writer, records)
-        except Exception:
-            # One row the scorer cannot handle must not sink the window: grade what is left one by one.
-            for row, rub, ans in pending.values():
-                try:
-                    res = self.grader._grade_pairs_offline([(rub, ans)])[0]
-                    rec: tuple[dict[str, Any], GradeResult | None] = (result_record(row, res, self.opts.full), res)
-                except Exception as e:
-                    rec = (error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)
-                self.emit(writer, [rec])
+    def grade_offline(self, writer: OutputFile, todo: list[tuple[InputRow, Rubric, str]]) -> None:
+        """Grade one window, appending each encoder batch's records as soon as that batch is done.
 
-    def run_offline(self, writer: RecordWriter, state: ResumeState) -> None:
+        A failure of the scorer is the rows' problem (they are graded again one by one, and a row that
+        still fails gets an error record); a failure to write is the run's (OutputError ends it)."""
+        pending = dict(enumerate(todo))
+        batches = self.grader.grade_offline_batches([(rub, ans) for _, rub, ans in todo])
+        while True:
+            try:
+                group = next(batches, None)
+            except Exception:
+                break
+            if group is None:
+                return
+            records = []
+            for i, res in sorted(group, key=lambda g: pending[g[0]][0].line):
+                records.append((result_record(pending.pop(i)[0], res, self.opts.full), res))
+            self.emit(writer, records)
+        for row, rub, ans in pending.values():
+            try:
+                res = self.grader._grade_pairs_offline([(rub, ans)])[0]
+                rec: tuple[dict[str, Any], GradeResult | None] = (result_record(row, res, self.opts.full), res)
+            except Exception as e:
+                rec = (error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)
+            self.emit(writer, [rec])
+
+    def run_offline(self, writer: OutputFile, state: ResumeState) -> None:
         for errors, todo in self.chunks(state):
             if errors:
                 self.emit(writer, [(e, None) for e in errors])
@@ -286,7 +328,7 @@ class _Run:
                 self.grade_offline(writer, todo)
             release_memory()
 
-    async def run_judged(self, writer: RecordWriter, state: ResumeState) -> None:
+    async def run_judged(self, writer: OutputFile, state: ResumeState) -> None:
         judge = self.grader.judge
         conc = self.grader.settings.judge.concurrency
         sem = asyncio.Semaphore(conc)
@@ -297,52 +339,78 @@ class _Run:
                 async with sem:
                     jr = await judge.ajudge(rub, ans)
                 res = self.grader.finish(rub, ans, emb, jr, (time.perf_counter() - t0) * 1000)
+                rec: tuple[dict[str, Any], GradeResult | None] = (result_record(row, res, self.opts.full), res)
             except Exception as e:  # the judge should not raise; if it does, the row still gets a record
-                self.emit(writer, [(error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)])
-                return
-            self.emit(writer, [(result_record(row, res, self.opts.full), res)])
+                rec = (error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)
+            self.emit(writer, [rec])  # OutputError ends the run (raised below, from the task)
 
-        for errors, todo in self.chunks(state):
-            if errors:
-                self.emit(writer, [(e, None) for e in errors])
-            if not todo:
-                continue
-            # Encoder batches stream in from a worker thread, so the judge starts on the first batch
-            # instead of waiting for the whole window to be encoded.
-            stream = self.grader.scorer.score_batches([(r, a) for _, r, a in todo])
-            t0 = time.perf_counter()
-            while (group := await asyncio.to_thread(next, stream, None)) is not None:
-                for i, emb in group:
-                    row, rub, ans = todo[i]
-                    task = asyncio.create_task(one(row, rub, ans, emb, t0))
-                    inflight.add(task)
-                    task.add_done_callback(inflight.discard)
-                    # Bounded look-ahead: keeps memory flat and the judge busy while the next batch encodes.
-                    while len(inflight) >= conc * 4:
-                        await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-            release_memory()
-            for t in [t for t in inflight if t.done()]:
-                t.result()
-        if inflight:
-            await asyncio.gather(*inflight)
+        def raise_failures() -> None:
+            if writer.broken is not None:
+                for t in inflight:
+                    t.cancel()
+                raise writer.broken
+
+        try:
+            for errors, todo in self.chunks(state):
+                raise_failures()
+                if errors:
+                    self.emit(writer, [(e, None) for e in errors])
+                if not todo:
+                    continue
+                # Encoder batches stream in from a worker thread, so the judge starts on the first batch
+                # instead of waiting for the whole window to be encoded.
+                stream = self.grader.scorer.score_batches([(r, a) for _, r, a in todo])
+                t0 = time.perf_counter()
+                while (group := await asyncio.to_thread(next, stream, None)) is not None:
+                    for i, emb in group:
+                        row, rub, ans = todo[i]
+                        task = asyncio.create_task(one(row, rub, ans, emb, t0))
+                        inflight.add(task)
+                        task.add_done_callback(inflight.discard)
+                        # Bounded look-ahead: keeps memory flat and the judge busy while the next batch encodes.
+                        while len(inflight) >= conc * 4:
+                            await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                            raise_failures()
+                release_memory()
+            while inflight:
+                await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                raise_failures()
+        finally:
+            for t in inflight:
+                t.cancel()
+            if inflight:
+                await asyncio.gather(*inflight, return_exceptions=True)
 
 
-def run_batch(grader: Grader, opts: BatchOptions, progress: Progress | None = None) -> BatchSummary:
-    """Grade every row of opts.input into opts.output (see module doc). Returns this run's summary."""
-    out_fmt, state = prepare_output(opts)
+def run_batch(grader: Grader, opts: BatchOptions, progress: Progress | None = None,
+              opened: OpenedOutput | None = None) -> BatchSummary:
+    """Grade every row of opts.input into opts.output (see module doc). Returns this run's summary.
+
+    `opened` is OUTPUT as `open_output` locked it (the CLI opens it before loading the model); without
+    it, it is opened here. Raises OutputError when OUTPUT cannot be written (the file stays resumable)."""
+    out = opened if opened is not None else open_output(opts)
+    failed = True
+    try:
+        summary = _run(grader, opts, progress, out)
+        failed = False
+        return summary
+    finally:
+        if opened is None:
+            out.close(failed=failed)
+
+
+def _run(grader: Grader, opts: BatchOptions, progress: Progress | None, out: OpenedOutput) -> BatchSummary:
     run = _Run(grader, opts, progress)
-    run.summary.torn_bytes = state.torn_bytes
-    fields = [*OUTPUT_FIELDS, "result"] if opts.full else None
+    run.summary.torn_bytes = out.state.torn_bytes
     _ = grader.scorer  # load the model before the clock starts: the rate is grading, not start-up
     before = getattr(grader.judge, "run_usage", None)
     t0 = run.t0 = time.perf_counter()
     cpu0 = time.process_time()
     try:
-        with RecordWriter(opts.output, out_fmt, fields) as writer:  # type: ignore[arg-type]
-            if grader.judge is None:
-                run.run_offline(writer, state)
-            else:
-                asyncio.run(run.run_judged(writer, state))
+        if grader.judge is None:
+            run.run_offline(out.file, out.state)
+        else:
+            asyncio.run(run.run_judged(out.file, out.state))
     finally:
         run.summary.elapsed_s = time.perf_counter() - t0
         run.summary.cpu_s = time.process_time() - cpu0

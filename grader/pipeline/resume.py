@@ -1,22 +1,26 @@
 """Read what an interrupted run already wrote, so that `--resume` grades each remaining row once.
 
 A record is written with a single write() ending in a newline, so a run killed mid-write leaves at
-most one torn last line: it is cut off here and its row is graded again.
+most one torn last record: it is cut off here and its row is graded again. In CSV a record may span
+lines (an id holding a line break is quoted, not rewritten), so records are found by the csv module:
+a file that ends inside a quoted cell, or without a final line end, ends in a torn record.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import zlib
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from grader.errors import InputError
 from grader.pipeline.batch_io import FileFormat
+from grader.pipeline.output_file import OutputFile, unescape_cell
 
 _NO_ID = 1  # a done row whose record has no id
 _HAS_ID = 0x8000_0000  # high bit set: the low 31 bits are a hash of the record's id
@@ -73,36 +77,86 @@ def _parse_jsonl(text: str) -> tuple[int, str | None]:
     return int(obj["line"]), (None if obj.get("id") is None else str(obj["id"]))
 
 
-def load_resume_state(path: Path, fmt: FileFormat) -> ResumeState:
-    """Done rows of an existing OUTPUT; truncates a torn last line in place."""
+def _jsonl_records(f: BinaryIO, path: Path) -> Iterator[tuple[int, str | None, int] | int]:
+    """(input line, id, bytes up to the record's end) per whole record; then the torn tail's size, if any."""
+    end = 0
+    for n, raw in enumerate(f, start=1):
+        if not raw.endswith(b"\n"):
+            yield len(raw)
+            return
+        try:
+            line, row_id = _parse_jsonl(raw.decode("utf-8"))
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(f"not a grader output record, cannot resume ({e})", file=path, line=n) from e
+        end += len(raw)
+        yield line, row_id, end
+
+
+def _csv_records(f: BinaryIO, path: Path) -> Iterator[tuple[int, str | None, int] | int]:
+    """As _jsonl_records, for CSV: a record may span lines (an id with a line break is quoted)."""
+    consumed = [0, 0]  # bytes read, physical lines read
+    last = [b"\n"]
+
+    def lines() -> Iterator[str]:
+        for raw in f:
+            consumed[0] += len(raw)
+            consumed[1] += 1
+            last[0] = raw
+            yield raw.decode("utf-8", errors="surrogateescape")
+
+    reader = csv.reader(lines(), strict=True)
+    header: list[str] | None = None
+    end = 0
+    while True:
+        try:
+            values = next(reader, None)
+        except csv.Error as e:
+            if "unexpected end of data" in str(e):  # the file ends inside a quoted cell: a torn record
+                yield consumed[0] - end
+                return
+            raise InputError(f"not a grader output record, cannot resume ({e})", file=path,
+                             line=consumed[1]) from e
+        if values is None:
+            return
+        if not last[0].endswith(b"\n"):
+            yield consumed[0] - end  # the last record has no line end: torn
+            return
+        if header is None:
+            header = values
+            if "line" not in header:
+                raise InputError("not a grader output (no 'line' column)", file=path, line=1)
+            end = consumed[0]
+            continue
+        if not values:
+            end = consumed[0]
+            continue
+        rec = dict(zip(header, values, strict=False))
+        try:
+            line = int(rec["line"])
+        except (KeyError, ValueError) as e:
+            raise InputError(f"not a grader output record, cannot resume ({e})", file=path,
+                             line=consumed[1]) from e
+        end = consumed[0]
+        yield line, (unescape_cell(rec.get("id") or "") or None), end
+
+
+def load_resume_state(path: Path, fmt: FileFormat, output: OutputFile | None = None) -> ResumeState:
+    """Done rows of an existing OUTPUT; cuts a torn last record off (through `output` when it is open)."""
     state = ResumeState()
     if not path.exists():
         return state
     good_end = 0
-    header: list[str] | None = None
     with path.open("rb") as f:
-        for n, raw in enumerate(f, start=1):
-            if not raw.endswith(b"\n"):
-                state.torn_bytes = len(raw)
+        records = _jsonl_records(f, path) if fmt == "jsonl" else _csv_records(f, path)
+        for item in records:
+            if isinstance(item, int):
+                state.torn_bytes = item
                 break
-            text = raw.decode("utf-8", errors="replace")
-            try:
-                if fmt == "jsonl":
-                    line, row_id = _parse_jsonl(text)
-                else:
-                    values = next(csv.reader(io.StringIO(text)))
-                    if header is None:
-                        header = values
-                        if "line" not in header:
-                            raise InputError("not a grader output (no 'line' column)", file=path, line=n)
-                        good_end += len(raw)
-                        continue
-                    rec = dict(zip(header, values, strict=False))
-                    line, row_id = int(rec["line"]), (rec.get("id") or None)
-            except (ValueError, KeyError, TypeError, StopIteration, csv.Error) as e:
-                raise InputError(f"not a grader output record, cannot resume ({e})", file=path, line=n) from e
+            line, row_id, good_end = item
             state.add(line, row_id)
-            good_end += len(raw)
     if state.torn_bytes:
-        os.truncate(path, good_end)
+        if output is not None:
+            output.truncate(good_end)
+        else:
+            os.truncate(path, good_end)
     return state
