@@ -16,7 +16,8 @@ MASK = "***"
 _PATTERNS = (
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{4,}"),
     re.compile(r"\bsk-[A-Za-z0-9_\-]{6,}"),
-    re.compile(r"(?i)((?:api[-_]?key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?)[^\s\"',;}]{4,}"),
+    re.compile(r"(?i)((?:api[-_]?key|x-api-key|authorization)[\"']?\s*[:=]\s*[\"']?(?:bearer\s+|basic\s+)?)"
+               r"(?!bearer\b|basic\b)[^\s\"',;}*]{4,}"),
 )
 _secrets: set[str] = set()
 _lock = threading.Lock()

@@ -39,21 +39,24 @@ def decode_strict(raw: bytes) -> str:
         raise TextProblem(f"not UTF-8 (bad byte 0x{raw[e.start]:02x} at byte {e.start})") from e
 
 
-def lone_surrogate(text: str) -> str | None:
-    """A description of the first lone surrogate in `text`, or None when it is clean text."""
+def lone_surrogate(text: str, *, from_bytes: bool = False) -> str | None:
+    """A description of the first lone surrogate in `text`, or None when it is clean text.
+
+    `from_bytes`: `text` came from bytes decoded with surrogate escapes (argv, file names), so
+    U+DC80..U+DCFF stand for undecodable bytes and are reported as such."""
     m = _SURROGATE.search(text)
     if m is None:
         return None
     code = ord(m.group())
-    if 0xDC80 <= code <= 0xDCFF:
+    if from_bytes and 0xDC80 <= code <= 0xDCFF:
         # How Python carries an undecodable byte of a command-line argument or a file name.
         return f"not UTF-8 (bad byte 0x{code - 0xDC00:02x} at character {m.start()})"
     return f"holds a lone surrogate \\u{code:04x} at character {m.start()}, which is not text"
 
 
 def check_text(text: str) -> str:
-    """`text`, or TextProblem when it holds a lone surrogate or an undecodable argv byte."""
-    problem = lone_surrogate(text)
+    """A command-line argument, or TextProblem when it holds an undecodable byte or a lone surrogate."""
+    problem = lone_surrogate(text, from_bytes=True)
     if problem is not None:
         raise TextProblem(problem)
     return text

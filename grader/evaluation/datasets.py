@@ -35,8 +35,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grader.errors import InputError, read_utf8
-from grader.textio import json_error_message, lone_surrogate
 from grader.models import ID_PATTERN, Question
+from grader.textio import json_error_message, lone_surrogate
 
 FIELDS: tuple[str, ...] = (
     "question_id",

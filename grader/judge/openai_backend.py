@@ -14,10 +14,10 @@ import weakref
 from typing import Any
 
 from grader.config import JudgeSettings
-from grader.redact import redact
 from grader.judge.retry import FatalError, ModeRefused, TransientError, TransportError
 from grader.judge.structured import MODES, CallParams, LogprobsRefused, RawReply
 from grader.models import TokenUsage
+from grader.redact import redact
 
 # Words an error body uses when the endpoint rejects a structured-output feature rather than the request.
 _MODE_WORDS = {

@@ -261,7 +261,10 @@ def read_csv(f: BinaryIO, cols: Columns, path: Path | str = "<input>") -> Iterat
         if fields is None:
             # The record is unusable, but a lenient parse usually still finds its id for the error record.
             text = rec.raw.decode("utf-8", errors="replace")
-            fields = next(csv.reader(io.StringIO(text)), [])
+            try:
+                fields = next(csv.reader(io.StringIO(text)), [])
+            except csv.Error:
+                fields = text.split(",")
         row_id = _id_str(fields[i_id]) if i_id is not None and i_id < len(fields) else None
         qid = _id_str(fields[i_qid]) if i_qid < len(fields) else None
         error = rec.error

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import errno
 import fcntl
@@ -114,8 +115,10 @@ class OutputFile:
 
     def _csv_line(self, values: list[str]) -> bytes:
         buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(values)
-        return buf.getvalue().encode("utf-8")
+        # The writer quotes a field holding any character of its line terminator: with "\r\n" a lone
+        # carriage return in an id is quoted too (and so read back exactly); the line then ends in "\n".
+        csv.writer(buf, lineterminator="\r\n").writerow(values)
+        return (buf.getvalue()[:-2] + "\n").encode("utf-8")
 
     def encode(self, record: dict[str, Any]) -> bytes:
         if self.fmt == "jsonl":
@@ -130,10 +133,9 @@ class OutputFile:
     # ---- writing -------------------------------------------------------------------------------
 
     def _fail(self, e: OSError, doing: str) -> OutputError:
-        try:
-            os.ftruncate(self._fd, self._end)  # no torn record left behind (truncating frees space)
-        except OSError:
-            pass  # then --resume cuts the torn tail off itself
+        # No torn record left behind (truncating frees space); should it fail, --resume cuts the tail off.
+        with contextlib.suppress(OSError):
+            os.ftruncate(self._fd, self._end)
         reason = e.strerror or type(e).__name__
         self.broken = OutputError(
             f"cannot {doing}: {reason}; the run stopped, the records already in the file are whole: "
@@ -172,10 +174,8 @@ class OutputFile:
             return
         if discard_if_unused and self.created and self.records == 0:
             # We created it and no record made it in: leave no empty file (or bare header) behind.
-            try:
+            with contextlib.suppress(OSError):
                 self.path.unlink()
-            except OSError:
-                pass
         os.close(self._fd)  # releases the lock
         self._fd = -1
 

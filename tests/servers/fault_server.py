@@ -204,7 +204,8 @@ class FaultServer:
         if fault == "429":
             h._json(429, {"error": {"message": "rate limited"}}, {"retry-after": "0"})
         elif fault == "echo_headers":
-            seen = "; ".join(f"{k}: {v}" for k, v in h.server_headers.items())
+            headers = sorted(h.server_headers.items(), key=lambda kv: kv[0].lower() != "authorization")
+            seen = "; ".join(f"{k}: {v}" for k, v in headers)
             h._json(401, {"error": {"message": f"invalid credentials; request headers were: {seen}",
                                     "type": "invalid_request_error"}})
         elif fault == "wait_long":
