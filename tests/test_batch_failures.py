@@ -19,10 +19,8 @@ import pytest
 from cli_runner import run_cli
 from servers.fault_server import MODEL, FaultServer
 
-from grader.errors import OutputError
 from grader.pipeline.batch import BatchOptions, run_batch
 from grader.pipeline.grader import Grader
-from grader.pipeline.output_file import unescape_cell
 from grader.pipeline.resume import load_resume_state
 from grader.pipeline.synthetic import write_answers
 from grader.rubric.store import load_rubrics
@@ -106,6 +104,8 @@ def test_an_injected_write_error_is_not_swallowed(tmp_path: Path, offline_grader
                 raise OSError(28, "No space left on device")
         return real_write(fd, data)
 
+    from grader.errors import OutputError
+
     monkeypatch.setattr(os, "write", flaky_write)
     with pytest.raises(OutputError, match="No space left on device"):
         run_batch(offline_grader, BatchOptions(src, out, chunk_size=50))
@@ -180,6 +180,11 @@ def test_a_quoted_answer_over_a_thousand_lines_is_one_record(tmp_path: Path, see
 
 IDS = ["a b", "two\nlines", "=1+1", "+cmd|' /C calc'!A0", "-2", "@SUM(A1:A9)", "\tTAB", "\rCR", "'quoted",
        "  padded  ", "plain"]
+
+
+def unescape_cell(cell: str) -> str:
+    """The documented escape: a leading apostrophe marks text (spreadsheets hide it); one is dropped."""
+    return cell[1:] if cell.startswith("'") else cell
 
 
 def test_csv_ids_come_back_exactly_and_formulas_cannot_run(tmp_path: Path, seed_rubrics_dir: Path) -> None:
