@@ -29,8 +29,6 @@ from grader.pipeline.batch import DEFAULT_CHUNK
 from grader.pipeline.grader import DEFAULT_MAX_ANSWER_CHARS
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from grader.pipeline.batch import BatchSummary
 
 
@@ -43,7 +41,9 @@ def summary_table(summary: BatchSummary, output: Path, judge: str) -> Any:
     d = summary.as_dict()
     t.add_row("rows written", str(d["rows"]))
     if d["skipped_already_done"]:
+        # After --resume the counts below cover the whole file, the earlier run's records too.
         t.add_row("already done (resume)", str(d["skipped_already_done"]))
+        t.add_row("rows in OUTPUT", str(d["rows_in_output"]))
     t.add_row("graded", str(d["graded"]))
     if d["fallback"]:
         t.add_row("fallback (judge failed)", f"[yellow]{d['fallback']}[/]")
@@ -68,24 +68,6 @@ def summary_table(summary: BatchSummary, output: Path, judge: str) -> Any:
         t.add_row("tokens", tokens)
     t.add_row("time", f"{d['elapsed_s']:.1f} s  ({d['rows_per_s']:.1f} rows/s)")
     return t
-
-
-def _progress(console: Console, total_bytes: int) -> tuple[Any, Any]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("[bold]grading"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.fields[rows]} rows · {task.fields[rate]} rows/s · {task.fields[errors]} errors"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-    task = progress.add_task("grade", total=max(total_bytes, 1), rows=0, rate="–", errors=0)
-    return progress, task
 
 
 def register(app: typer.Typer) -> None:
@@ -153,9 +135,10 @@ def register(app: typer.Typer) -> None:
 
         from rich.console import Console
 
+        from grader.cli.batch_progress import BatchProgress
         from grader.errors import JudgeUnavailable
         from grader.pipeline.batch import BatchOptions, open_output, run_batch
-        from grader.pipeline.batch_io import Columns
+        from grader.pipeline.batch_io import Columns, count_rows, detect_format
         from grader.pipeline.grader import Grader
 
         opts = BatchOptions(
@@ -177,28 +160,25 @@ def register(app: typer.Typer) -> None:
             grader = Grader(settings, max_answer_chars=max_answer_chars)
             judge_desc = grader.describe_judge()
             console.print(f"[dim]judge: {judge_desc}[/]")
-            with console.status("loading the embedding model…"):
+            total = count_rows(input_path, detect_format(input_path, input_format))
+            view = BatchProgress(console, total)
+            with view.loading():
                 _ = grader.scorer
-
-            progress = task = None
-            if not no_progress:
-                progress, task = _progress(console, input_path.stat().st_size)
 
             written = [0]
 
-            def on_progress(offset: int, s: BatchSummary) -> None:
+            def on_progress(read: int, s: BatchSummary) -> None:
                 written[0] = s.rows
-                if progress is not None:
-                    rate = f"{s.rate:.1f}" if s.elapsed_s else "–"
-                    progress.update(task, completed=offset, rows=s.rows + s.skipped, rate=rate, errors=s.errors)
+                if not no_progress:
+                    view.update(read, s)
 
             try:
-                if progress is not None:
-                    with progress:
-                        summary = run_batch(grader, opts, on_progress, opened)
-                        progress.update(task, completed=progress.tasks[0].total)
-                else:
+                if no_progress:
                     summary = run_batch(grader, opts, on_progress, opened)
+                else:
+                    with view:
+                        summary = run_batch(grader, opts, on_progress, opened)
+                        view.update(total, summary, final=True)
             except KeyboardInterrupt:
                 console.print(
                     f"[yellow]interrupted: {written[0]} records written to {output}; "
@@ -209,6 +189,8 @@ def register(app: typer.Typer) -> None:
         finally:
             opened.close(failed=failed)
         console.print(summary_table(summary, output, judge_desc))
+        for warning in summary.warnings:
+            console.print(f"[yellow]warning: {warning}[/]")
         if summary.torn_bytes:
             console.print(f"[dim]resume: dropped a torn last record ({summary.torn_bytes} bytes) and re-graded it[/]")
         if summary_json is not None:

@@ -18,8 +18,10 @@ from typing import Any
 from grader.errors import InputError
 from grader.models import GradeResult, Rubric
 from grader.pipeline.batch_io import OUTPUT_FIELDS, Columns, InputRow, detect_format, read_rows
+from grader.pipeline.batch_summary import BatchSummary
 from grader.pipeline.grader import Grader, check_answer
-from grader.pipeline.output_file import OutputFile
+from grader.pipeline.output_file import CSV_FIELDS, OutputFile
+from grader.pipeline.reorder import sort_by_input_line
 from grader.pipeline.resume import ResumeState, load_resume_state
 from grader.redact import redact
 
@@ -27,7 +29,8 @@ from grader.redact import redact
 # ~20% fewer tokens than 512 on the benchmark file). Memory does not grow with it: each encoder batch
 # is reduced to signals and written out before the next one runs.
 DEFAULT_CHUNK = 2048
-Progress = Callable[[int, "BatchSummary"], None]  # (bytes of input consumed, running summary)
+Progress = Callable[[int, "BatchSummary"], None]  # (input rows read so far, running summary)
+READ_REPORT_EVERY = 512  # rows read between progress reports while a window is read ahead
 
 
 @dataclass
@@ -40,88 +43,6 @@ class BatchOptions:
     force: bool = False
     full: bool = False
     chunk_size: int = DEFAULT_CHUNK
-
-
-@dataclass
-class BatchSummary:
-    rows: int = 0  # records written by this run
-    graded: int = 0
-    fallback: int = 0
-    unscored: int = 0
-    errors: int = 0
-    skipped: int = 0  # rows already in OUTPUT (resume)
-    score_sum: float = 0.0
-    max_score: float | None = None
-    histogram: dict[str, int] = field(default_factory=dict)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    elapsed_s: float = 0.0
-    cpu_s: float = 0.0  # this process's CPU time while grading: a shared machine's load does not inflate it
-    torn_bytes: int = 0
-    error_lines: list[int] = field(default_factory=list)  # first few, for the summary
-
-    @property
-    def scored(self) -> int:
-        return self.graded + self.fallback
-
-    @property
-    def mean_score(self) -> float | None:
-        return round(self.score_sum / self.scored, 4) if self.scored else None
-
-    @property
-    def rate(self) -> float:
-        return self.rows / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    def add(self, record: dict[str, Any], result: GradeResult | None) -> None:
-        self.rows += 1
-        if record.get("error") is not None:
-            self.errors += 1
-            if len(self.error_lines) < 20:
-                self.error_lines.append(int(record["line"]))
-            return
-        assert result is not None
-        status = result.status
-        if status == "graded":
-            self.graded += 1
-        elif status == "fallback":
-            self.fallback += 1
-        else:
-            self.unscored += 1
-        if result.score is not None:
-            self.score_sum += result.score
-            self.max_score = result.max_score
-            # Five equal bins of the score range: [0,1) [1,2) ... [4,5] for a 5-point scale.
-            width = result.max_score / 5
-            b = min(int(result.score / width), 4) if width > 0 else 0
-            key = f"{b * width:g}-{(b + 1) * width:g}"
-            self.histogram[key] = self.histogram.get(key, 0) + 1
-        if result.judge is not None:
-            u = result.judge.usage
-            self.prompt_tokens += u.prompt_tokens
-            self.completion_tokens += u.completion_tokens
-            if u.cost_usd is not None:
-                self.cost_usd = (self.cost_usd or 0.0) + u.cost_usd
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "graded": self.graded,
-            "fallback": self.fallback,
-            "unscored": self.unscored,
-            "errors": self.errors,
-            "skipped_already_done": self.skipped,
-            "mean_score": self.mean_score,
-            "max_score": self.max_score,
-            "distribution": dict(sorted(self.histogram.items(), key=lambda kv: float(kv[0].split("-")[0]))),
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost_usd,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "cpu_s": round(self.cpu_s, 3),
-            "rows_per_s": round(self.rate, 2),
-            "error_lines": self.error_lines,
-        }
 
 
 # -------------------------------------------------------------------------------------------- records
@@ -156,7 +77,8 @@ def result_record(row: InputRow, result: GradeResult, full: bool = False) -> dic
         "judge_used": result.judge_used,
         "feedback": result.feedback.text,
         "criteria": [
-            {"id": c.id, "status": c.status, "credit": c.credit, "coverage": c.coverage, "verdict": c.verdict}
+            {"id": c.id, "status": c.status, "credit": c.credit, "coverage": c.coverage, "verdict": c.verdict,
+             "text": c.text}
             for c in result.criteria
         ],
         "error": None,
@@ -219,8 +141,8 @@ def open_output(opts: BatchOptions) -> OpenedOutput:
         raise InputError("OUTPUT is a directory", file=opts.output)
     if not opts.output.parent.is_dir():
         raise InputError("the folder for OUTPUT does not exist", file=opts.output)
-    fields = [*OUTPUT_FIELDS, "result"] if opts.full else None
-    out = OutputFile(opts.output, out_fmt, fields)
+    fields = [*OUTPUT_FIELDS] if out_fmt == "jsonl" else [*CSV_FIELDS, *(["criteria"] if opts.full else [])]
+    out = OutputFile(opts.output, out_fmt, [*fields, *(["result"] if opts.full else [])])
     try:
         state = ResumeState()
         if out.size > 0:
@@ -245,13 +167,15 @@ class _Run:
         self.opts = opts
         self.progress = progress
         self.summary = BatchSummary()
-        self.offset = 0
+        self.read = 0  # input rows read so far, those already done included
         self.t0 = time.perf_counter()
 
     def rows(self, state: ResumeState) -> Iterator[InputRow]:
         fmt = detect_format(self.opts.input, self.opts.input_format)
         for row in read_rows(self.opts.input, self.opts.columns, fmt):
-            self.offset = row.offset
+            self.read += 1
+            if self.progress is not None and self.read % READ_REPORT_EVERY == 0:
+                self.progress(self.read, self.summary)  # reading ahead is work too: show it
             if row.line in state:
                 state.check(row.line, row.id, self.opts.output)
                 self.summary.skipped += 1
@@ -292,7 +216,7 @@ class _Run:
             self.summary.add(rec, res)
         self.summary.elapsed_s = time.perf_counter() - self.t0
         if self.progress is not None:
-            self.progress(self.offset, self.summary)
+            self.progress(self.read, self.summary)
 
     def grade_offline(self, writer: OutputFile, todo: list[tuple[InputRow, Rubric, str]]) -> None:
         """Grade one window, appending each encoder batch's records as soon as that batch is done.
@@ -393,6 +317,10 @@ def run_batch(grader: Grader, opts: BatchOptions, progress: Progress | None = No
     try:
         summary = _run(grader, opts, progress, out)
         failed = False
+        try:
+            sort_by_input_line(opts.output, out.file.fmt)
+        except (OSError, ValueError) as e:
+            summary.warnings.append(f"records left in completion order: could not sort them ({e})")
         return summary
     finally:
         if opened is None:
@@ -401,6 +329,7 @@ def run_batch(grader: Grader, opts: BatchOptions, progress: Progress | None = No
 
 def _run(grader: Grader, opts: BatchOptions, progress: Progress | None, out: OpenedOutput) -> BatchSummary:
     run = _Run(grader, opts, progress)
+    run.summary = out.state.prior  # the counts cover the whole file, the records already in it too
     run.summary.torn_bytes = out.state.torn_bytes
     _ = grader.scorer  # load the model before the clock starts: the rate is grading, not start-up
     before = getattr(grader.judge, "run_usage", None)

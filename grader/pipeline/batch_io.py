@@ -295,3 +295,13 @@ def read_rows(path: Path, cols: Columns | None = None, fmt: FileFormat | None = 
             yield from read_csv(f, cols, path)
         else:
             yield from read_jsonl(f, cols)
+
+
+def count_rows(path: Path, fmt: FileFormat | None = None) -> int:
+    """How many rows (records) the input holds, as the readers count them, without parsing the answers."""
+    fmt = fmt or detect_format(path)
+    csv.field_size_limit(MAX_RECORD_BYTES)
+    with path.open("rb") as f:
+        if fmt == "jsonl":
+            return sum(1 for _, raw in physical_lines(f) if raw.strip())
+        return max(sum(1 for _ in _csv_records(f)) - 1, 0)  # less the header

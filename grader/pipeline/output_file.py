@@ -27,6 +27,11 @@ from typing import Any
 from grader.errors import InputError, OutputBusy, OutputError
 from grader.pipeline.batch_io import OUTPUT_FIELDS, FileFormat
 
+# CSV is for people and spreadsheets: flat columns, the key points by what became of them, as text.
+# (`--full` adds the criteria and the whole grade as JSON columns; JSONL always has the criteria.)
+CSV_FIELDS = ["id", "line", "question_id", "score", "max_score", "status", "judge_used", "error",
+              "met", "partial", "missed", "contradicted", "feedback", "warnings"]
+_POINTS = ("met", "partial", "missed", "contradicted")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 # Cells written exactly as read (only quoted): the ids a resume matches rows by.
 _EXACT = ("id", "question_id")
@@ -128,7 +133,14 @@ class OutputFile:
             except UnicodeEncodeError:
                 # A lone surrogate that slipped through: JSON's own escape keeps the record valid and exact.
                 return (json.dumps(record, separators=(",", ":")) + "\n").encode("ascii")
-        return self._csv_line([_csv_value(k, record.get(k)) for k in self.fields])
+        return self._csv_line([_csv_value(k, self._cell(k, record)) for k in self.fields])
+
+    @staticmethod
+    def _cell(key: str, record: dict[str, Any]) -> Any:
+        if key in _POINTS and key not in record:
+            points = [c.get("text") or c["id"] for c in record.get("criteria") or [] if c.get("status") == key]
+            return points or None
+        return record.get(key)
 
     # ---- writing -------------------------------------------------------------------------------
 

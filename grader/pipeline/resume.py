@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 from grader.errors import InputError
 from grader.pipeline.batch_io import FileFormat
+from grader.pipeline.batch_summary import BatchSummary
 from grader.pipeline.output_file import OutputFile, unescape_cell
 
 _NO_ID = 1  # a done row whose record has no id
@@ -41,6 +42,7 @@ class ResumeState:
     marks: array = field(default_factory=lambda: array("I"))
     count: int = 0
     torn_bytes: int = 0  # bytes of a torn last record that were cut off
+    prior: BatchSummary = field(default_factory=BatchSummary)  # what the records already in OUTPUT say
 
     def add(self, line: int, row_id: str | None) -> None:
         if line >= len(self.marks):
@@ -72,27 +74,44 @@ class ResumeState:
             )
 
 
-def _parse_jsonl(text: str) -> tuple[int, str | None]:
-    obj = json.loads(text)
-    return int(obj["line"]), (None if obj.get("id") is None else str(obj["id"]))
+@dataclass
+class _Done:
+    """One whole record of OUTPUT: its input line and id, where it ends, and what it says."""
+
+    line: int
+    id: str | None
+    start: int
+    end: int
+    status: str
+    score: float | None
+    max_score: float | None
 
 
-def _jsonl_records(f: BinaryIO, path: Path) -> Iterator[tuple[int, str | None, int] | int]:
-    """(input line, id, bytes up to the record's end) per whole record; then the torn tail's size, if any."""
+def _number(value: object) -> float | None:
+    return None if value in (None, "") else float(value)  # type: ignore[arg-type]
+
+
+def _done(rec: dict[str, object], start: int, end: int) -> _Done:
+    row_id = rec.get("id")
+    return _Done(int(rec["line"]), None if row_id in (None, "") else str(row_id), start, end,  # type: ignore[arg-type]
+                 str(rec.get("status") or "error"), _number(rec.get("score")), _number(rec.get("max_score")))
+
+
+def _jsonl_records(f: BinaryIO, path: Path) -> Iterator[_Done | int]:
+    """Each whole record; then the torn tail's size in bytes, if there is one."""
     end = 0
     for n, raw in enumerate(f, start=1):
         if not raw.endswith(b"\n"):
             yield len(raw)
             return
+        start, end = end, end + len(raw)
         try:
-            line, row_id = _parse_jsonl(raw.decode("utf-8"))
-        except (ValueError, KeyError, TypeError) as e:
+            yield _done(json.loads(raw.decode("utf-8")), start, end)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
             raise InputError(f"not a grader output record, cannot resume ({e})", file=path, line=n) from e
-        end += len(raw)
-        yield line, row_id, end
 
 
-def _csv_records(f: BinaryIO, path: Path) -> Iterator[tuple[int, str | None, int] | int]:
+def _csv_records(f: BinaryIO, path: Path) -> Iterator[_Done | int]:
     """As _jsonl_records, for CSV: a record may span lines (an id with a line break is quoted)."""
     consumed = [0, 0]  # bytes read, physical lines read
     last = [b"\n"]
@@ -130,14 +149,19 @@ def _csv_records(f: BinaryIO, path: Path) -> Iterator[tuple[int, str | None, int
         if not values:
             end = consumed[0]
             continue
-        rec = dict(zip(header, values, strict=False))
+        rec: dict[str, object] = dict(zip(header, values, strict=False))
+        rec["id"] = unescape_cell(str(rec.get("id") or ""))
+        start, end = end, consumed[0]
         try:
-            line = int(rec["line"])
+            yield _done(rec, start, end)
         except (KeyError, ValueError) as e:
             raise InputError(f"not a grader output record, cannot resume ({e})", file=path,
                              line=consumed[1]) from e
-        end = consumed[0]
-        yield line, (unescape_cell(rec.get("id") or "") or None), end
+
+
+def output_records(f: BinaryIO, path: Path, fmt: FileFormat) -> Iterator[_Done | int]:
+    """Each whole record of an OUTPUT opened as `f`; then the torn tail's size in bytes, if there is one."""
+    return _jsonl_records(f, path) if fmt == "jsonl" else _csv_records(f, path)
 
 
 def load_resume_state(path: Path, fmt: FileFormat, output: OutputFile | None = None) -> ResumeState:
@@ -147,13 +171,14 @@ def load_resume_state(path: Path, fmt: FileFormat, output: OutputFile | None = N
         return state
     good_end = 0
     with path.open("rb") as f:
-        records = _jsonl_records(f, path) if fmt == "jsonl" else _csv_records(f, path)
-        for item in records:
+        for item in output_records(f, path, fmt):
             if isinstance(item, int):
                 state.torn_bytes = item
                 break
-            line, row_id, good_end = item
-            state.add(line, row_id)
+            good_end = item.end
+            if item.line not in state:
+                state.prior.count(item.status, item.score, item.max_score, item.line)
+            state.add(item.line, item.id)
     if state.torn_bytes:
         if output is not None:
             output.truncate(good_end)
