@@ -55,6 +55,17 @@ def _csv_bytes(values: list[str], quote_all: bool, crlf: bool) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
+def _semantic_fault(draw: st.DrawFn, kind: str, qid: str, answer: str) -> tuple[str, str]:
+    """A well-formed row that still cannot be graded: unknown question, blank or over-long answer."""
+    if kind == "unknown_qid":
+        return "nope-1", answer
+    if kind == "blank_answer":
+        return qid, draw(st.sampled_from(["", " ", "\t\n "]))
+    if kind == "too_long":
+        return qid, "word " * (MAX_CHARS // 5 + 1)
+    return qid, answer
+
+
 @st.composite
 def csv_files(draw: st.DrawFn) -> Case:
     crlf = draw(st.booleans())
@@ -73,12 +84,7 @@ def csv_files(draw: st.DrawFn) -> Case:
         answer = draw(ANSWER)
         expect = rid if rid != "" else None
         good = kind == "good" and bool(answer.strip())
-        if kind == "unknown_qid":
-            qid = "nope-1"
-        elif kind == "blank_answer":
-            answer = draw(st.sampled_from(["", " ", "\t\n "]))
-        elif kind == "too_long":
-            answer = "word " * (MAX_CHARS // 5 + 1)
+        qid, answer = _semantic_fault(draw, kind, qid, answer)
         if kind == "missing_answer":
             out += _csv_bytes([rid, qid], quote_all, crlf)
         elif kind == "extra_field":
@@ -115,12 +121,7 @@ def jsonl_files(draw: st.DrawFn) -> Case:
         if kind == "int_id":
             rid = draw(st.integers(-10**6, 10**6))
         expect: str | None = None if rid == "" else str(rid)
-        if kind == "unknown_qid":
-            qid = "nope-1"
-        elif kind == "blank_answer":
-            answer = draw(st.sampled_from(["", " ", "\t\n "]))
-        elif kind == "too_long":
-            answer = "word " * (MAX_CHARS // 5 + 1)
+        qid, answer = _semantic_fault(draw, kind, qid, answer)
         obj: dict[str, object] = {"id": rid, "question_id": qid, "answer": answer}
         if kind == "missing_answer":
             del obj["answer"]
