@@ -152,3 +152,24 @@ def test_synthetic_answers_are_deterministic_and_valid(tmp_path: Path, seed_rubr
     refs = {f"{r.bank}/{r.id}": r.reference_answer for r in rubrics}
     full = [r for r in rows if r["kind"] == "full"]
     assert all(r["answer"] == " ".join(refs[r["question_id"]].split()) for r in full)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"id": 7, "answer": "no end\n', "the answer text is not closed (unterminated string starting at column 21)"),
+        ('{"id": 7, "answer": "no end', "the answer text is not closed (unterminated string starting at column 21)"),
+        ('{"id": 7, "answer": "a\tb"}', "the answer text holds a raw control character at column 23; "
+                                        "write a tab as \\t and a line break as \\n"),
+        ('{"id": 7, "answer": "x",}', "expected a field name in double quotes at column 25 (a trailing comma?)"),
+        ('{"id": 7 "answer": "x"}', "expected a comma or a closing bracket at column 10"),
+        ('{"id": 7, "answer": x}', "not a JSON value at column 21 (text must be in double quotes)"),
+        ('{"id": 7, "answer": "x"} {}', "more than one JSON value on the line (extra text at column 26)"),
+        ('{"id": 7, "answer": "\\q"}', "invalid backslash escape at column 22 (a literal backslash is written \\\\)"),
+    ],
+)
+def test_jsonl_errors_are_said_in_a_users_words(tmp_path: Path, line: str, expected: str) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_text(line if line.endswith("\n") else line + "\n")
+    (row,) = read_rows(p)
+    assert row.line == 1 and row.error == f"invalid JSON: {expected}"

@@ -4,7 +4,11 @@ Memory stays flat: rows are read one at a time into windows of `chunk_size` rows
 and sorted by length (little padding), then encoded one encoder batch at a time, and each batch's
 records are appended as soon as it is graded. With a judge, at most a bounded number of judge calls are
 in flight. So `--resume` after a crash or kill -9 grades only the rows whose records are missing.
-Records may be out of input order; each carries `line` and `id`."""
+While the run goes, records are in completion order (each carries `line` and `id`); once it has
+finished, the file is put in input order (reorder.py).
+
+OUTPUT is opened and locked (output_file.py) before any model is loaded, and a failed write ends the
+run with OutputError; a row that cannot be graded only ever ends in its own error record."""
 
 from __future__ import annotations
 
