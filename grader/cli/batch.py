@@ -160,7 +160,8 @@ def register(app: typer.Typer) -> None:
             grader = Grader(settings, max_answer_chars=max_answer_chars)
             judge_desc = grader.describe_judge()
             console.print(f"[dim]judge: {judge_desc}[/]")
-            total = count_rows(input_path, detect_format(input_path, input_format))
+            # Rows, not bytes, make the percentage: one quick pass counts them (not needed without progress).
+            total = 0 if no_progress else count_rows(input_path, detect_format(input_path, input_format))
             view = BatchProgress(console, total)
             with view.loading():
                 _ = grader.scorer
