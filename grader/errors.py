@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grader.textio import DEFAULT_MAX_BYTES, TextProblem, read_capped
+
 
 class GraderError(Exception):
     exit_code = 1
@@ -48,12 +50,31 @@ class JudgeUnavailable(GraderError):
     exit_code = 3
 
 
-def read_utf8(path: str | Path, what: str | None = None, *, encoding: str = "utf-8") -> str:
-    """A user's file as text, or an InputError naming the file: unreadable, or not UTF-8 (with the byte offset)."""
+class OutputError(GraderError):
+    """OUTPUT could not be written (disk full, I/O error): the run stops at once, the file stays resumable."""
+
+    exit_code = 4
+
+    def __init__(self, message: str, *, file: str | Path) -> None:
+        self.message = message
+        self.file = str(file)
+        super().__init__(f"{self.file}: {message}")
+
+
+class OutputBusy(InputError):
+    """Another run holds OUTPUT's lock."""
+
+
+def read_utf8(path: str | Path, what: str | None = None, *, encoding: str = "utf-8",
+              limit: int = DEFAULT_MAX_BYTES) -> str:
+    """A user's file as text, or an InputError naming the file: unreadable, larger than `limit` bytes (read
+    no further), or not UTF-8 (with the byte offset)."""
     try:
-        raw = Path(path).read_bytes()
+        raw = read_capped(path, limit)
     except OSError as e:
         raise InputError(f"cannot read{' ' + what if what else ''}: {e.strerror}", file=path) from e
+    except TextProblem as e:
+        raise InputError(str(e), file=path) from e
     try:
         return raw.decode(encoding)
     except UnicodeDecodeError as e:

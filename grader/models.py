@@ -82,7 +82,7 @@ class Question(BaseModel):
     reference_answer: str = Field(min_length=1)
     difficulty: str | None = None
     topic: str | None = None
-    max_score: float = Field(default=5.0, gt=0)
+    max_score: float = Field(default=5.0, gt=0, allow_inf_nan=False)  # .inf would make invalid JSON
     source: str | None = Field(default=None, description="Where the question came from (file and position).")
 
     @field_validator("question", "reference_answer")

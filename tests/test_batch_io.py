@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from grader.errors import InputError
-from grader.pipeline.batch_io import Columns, RecordWriter, detect_format, read_rows
+from grader.pipeline.batch_io import Columns, detect_format, read_rows
+from grader.pipeline.output_file import OutputFile
 from grader.pipeline.resume import load_resume_state
 
 
@@ -92,9 +93,11 @@ def test_detect_format(tmp_path: Path) -> None:
 def test_writer_appends_and_resume_drops_torn_line(tmp_path: Path, fmt: str) -> None:
     out = tmp_path / f"out.{fmt}"
     recs = [{"id": f"r{i}", "line": i + 2, "score": 1.5, "feedback": "a\nb", "warnings": ["w"]} for i in range(3)]
-    with RecordWriter(out, fmt) as w:  # type: ignore[arg-type]
+    with OutputFile(out, fmt) as w:  # type: ignore[arg-type]
+        w.start()
         w.write(recs[:2])
-    with RecordWriter(out, fmt) as w:  # type: ignore[arg-type]
+    with OutputFile(out, fmt) as w:  # type: ignore[arg-type]
+        w.start()
         w.write(recs[2:])
     size = out.stat().st_size
     # A kill in the middle of a write: half a record, no newline.
@@ -149,3 +152,24 @@ def test_synthetic_answers_are_deterministic_and_valid(tmp_path: Path, seed_rubr
     refs = {f"{r.bank}/{r.id}": r.reference_answer for r in rubrics}
     full = [r for r in rows if r["kind"] == "full"]
     assert all(r["answer"] == " ".join(refs[r["question_id"]].split()) for r in full)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ('{"id": 7, "answer": "no end\n', "the answer text is not closed (unterminated string starting at column 21)"),
+        ('{"id": 7, "answer": "no end', "the answer text is not closed (unterminated string starting at column 21)"),
+        ('{"id": 7, "answer": "a\tb"}', "the answer text holds a raw control character at column 23; "
+                                        "write a tab as \\t and a line break as \\n"),
+        ('{"id": 7, "answer": "x",}', "expected a field name in double quotes at column 25 (a trailing comma?)"),
+        ('{"id": 7 "answer": "x"}', "expected a comma or a closing bracket at column 10"),
+        ('{"id": 7, "answer": x}', "not a JSON value at column 21 (text must be in double quotes)"),
+        ('{"id": 7, "answer": "x"} {}', "more than one JSON value on the line (extra text at column 26)"),
+        ('{"id": 7, "answer": "\\q"}', "invalid backslash escape at column 22 (a literal backslash is written \\\\)"),
+    ],
+)
+def test_jsonl_errors_are_said_in_a_users_words(tmp_path: Path, line: str, expected: str) -> None:
+    p = tmp_path / "a.jsonl"
+    p.write_text(line if line.endswith("\n") else line + "\n")
+    (row,) = read_rows(p)
+    assert row.line == 1 and row.error == f"invalid JSON: {expected}"

@@ -290,3 +290,27 @@ def test_unparseable_greedy_reply_is_asked_again_warmer_and_its_cost_is_counted(
     assert [b["temperature"] for b in fault_server.requests[3:]] == [0.3, 0.3]  # already sampling: kept
     assert (warm.attempts, warm.rejected_replies, warm.rejected_usage.completion_tokens) == (2, 1, 20)
     assert warm.run_usage.completion_tokens == 40
+
+
+@pytest.mark.parametrize("fault", ["wait_long", "unavailable_long"])
+def test_a_retry_after_beyond_the_ceiling_opens_the_breaker_for_every_later_call(
+    fault_server: FaultServer, tmp_path: Path, fault: str
+) -> None:
+    fault_server.set_script([], default=fault)
+    judge = make(fault_server, tmp_path)
+    first = judge.judge(pruning_rubric(), ANSWER)
+    assert first.status == "unscored" and "asked to wait 3600 s (Retry-After), longer than the 30 s" in first.error
+    sent = fault_server.count
+    assert sent == 2  # the json_schema refusal, then one request answered "come back in an hour": no retry
+    later = [judge.judge(pruning_rubric(), f"{ANSWER} ({i})") for i in range(3)]
+    assert {r.status for r in later} == {"unscored"} and {r.error for r in later} == {first.error}
+    assert fault_server.count == sent  # the breaker is open for the rest of the run: nothing more is sent
+
+
+def test_an_echoed_authorization_header_is_masked_in_every_reason(fault_server: FaultServer, tmp_path: Path) -> None:
+    key = "sk-proj-ZYXWVUT987654321secret"
+    fault_server.set_script([], default="echo_headers")
+    judge = make(fault_server, tmp_path, api_key=key)
+    r = judge.judge(pruning_rubric(), ANSWER)
+    assert r.status == "unscored" and "request headers were: Authorization: Bearer ***" in r.error
+    assert key not in r.model_dump_json()

@@ -29,8 +29,6 @@ from grader.pipeline.batch import DEFAULT_CHUNK
 from grader.pipeline.grader import DEFAULT_MAX_ANSWER_CHARS
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from grader.pipeline.batch import BatchSummary
 
 
@@ -43,7 +41,9 @@ def summary_table(summary: BatchSummary, output: Path, judge: str) -> Any:
     d = summary.as_dict()
     t.add_row("rows written", str(d["rows"]))
     if d["skipped_already_done"]:
+        # After --resume the counts below cover the whole file, the earlier run's records too.
         t.add_row("already done (resume)", str(d["skipped_already_done"]))
+        t.add_row("rows in OUTPUT", str(d["rows_in_output"]))
     t.add_row("graded", str(d["graded"]))
     if d["fallback"]:
         t.add_row("fallback (judge failed)", f"[yellow]{d['fallback']}[/]")
@@ -68,24 +68,6 @@ def summary_table(summary: BatchSummary, output: Path, judge: str) -> Any:
         t.add_row("tokens", tokens)
     t.add_row("time", f"{d['elapsed_s']:.1f} s  ({d['rows_per_s']:.1f} rows/s)")
     return t
-
-
-def _progress(console: Console, total_bytes: int) -> tuple[Any, Any]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    progress = Progress(
-        TextColumn("[bold]grading"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TextColumn("{task.fields[rows]} rows · {task.fields[rate]} rows/s · {task.fields[errors]} errors"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-    task = progress.add_task("grade", total=max(total_bytes, 1), rows=0, rate="–", errors=0)
-    return progress, task
 
 
 def register(app: typer.Typer) -> None:
@@ -132,8 +114,12 @@ def register(app: typer.Typer) -> None:
 
         Rows over --max-answer-chars (default 20,000) become the error record
         "answer too long (N chars > LIMIT)" rather than being graded on a truncated prefix.
+        One run writes an OUTPUT at a time: a second run on the same file is refused while the first runs.
         Exit codes: 0 done (even with error records), 2 usage or input error (unreadable INPUT,
-        no answer column, OUTPUT exists without --resume/--force), 130 interrupted (rerun with --resume).
+        no answer column, OUTPUT exists without --resume/--force, OUTPUT in use by another run),
+        3 rows left unscored because the judge failed and --no-fallback forbids the offline score,
+        4 OUTPUT could not be written (disk full, I/O error; the run stops, the file stays resumable),
+        130 interrupted (rerun with --resume).
         """
         if resume and force:
             raise typer.BadParameter("--resume and --force exclude each other")
@@ -149,8 +135,10 @@ def register(app: typer.Typer) -> None:
 
         from rich.console import Console
 
-        from grader.pipeline.batch import BatchOptions, prepare_output, run_batch
-        from grader.pipeline.batch_io import Columns
+        from grader.cli.batch_progress import BatchProgress
+        from grader.errors import JudgeUnavailable
+        from grader.pipeline.batch import BatchOptions, open_output, run_batch
+        from grader.pipeline.batch_io import Columns, count_rows, detect_format
         from grader.pipeline.grader import Grader
 
         opts = BatchOptions(
@@ -164,43 +152,53 @@ def register(app: typer.Typer) -> None:
             chunk_size=chunk_size,
         )
         console = Console(stderr=True)
-        grader = Grader(settings, max_answer_chars=max_answer_chars)
-        # Fail fast on OUTPUT/INPUT problems before loading the model; run_batch checks again.
-        if output.exists() and output.stat().st_size > 0 and not (resume or force):
-            prepare_output(opts)
-        judge_desc = grader.describe_judge()
-        console.print(f"[dim]judge: {judge_desc}[/]")
-        with console.status("loading the embedding model…"):
-            _ = grader.scorer
-
-        progress = task = None
-        if not no_progress:
-            progress, task = _progress(console, input_path.stat().st_size if input_path.is_file() else 0)
-
-        written = [0]
-
-        def on_progress(offset: int, s: BatchSummary) -> None:
-            written[0] = s.rows
-            if progress is not None:
-                rate = f"{s.rate:.1f}" if s.elapsed_s else "–"
-                progress.update(task, completed=offset, rows=s.rows + s.skipped, rate=rate, errors=s.errors)
-
+        # INPUT's header and OUTPUT (writable, not locked by another run, --resume/--force) are checked,
+        # and OUTPUT locked, before any model is loaded.
+        opened = open_output(opts)
+        failed = True
         try:
-            if progress is not None:
-                with progress:
-                    summary = run_batch(grader, opts, on_progress)
-                    progress.update(task, completed=progress.tasks[0].total)
-            else:
-                summary = run_batch(grader, opts, on_progress)
-        except KeyboardInterrupt:
-            console.print(
-                f"[yellow]interrupted: {written[0]} records written to {output}; "
-                "run again with --resume to finish[/]"
-            )
-            raise
+            grader = Grader(settings, max_answer_chars=max_answer_chars)
+            judge_desc = grader.describe_judge()
+            console.print(f"[dim]judge: {judge_desc}[/]")
+            # Rows, not bytes, make the percentage: one quick pass counts them (not needed without progress).
+            total = 0 if no_progress else count_rows(input_path, detect_format(input_path, input_format))
+            view = BatchProgress(console, total)
+            with view.loading():
+                _ = grader.scorer
+
+            written = [0]
+
+            def on_progress(read: int, s: BatchSummary) -> None:
+                written[0] = s.rows
+                if not no_progress:
+                    view.update(read, s)
+
+            try:
+                if no_progress:
+                    summary = run_batch(grader, opts, on_progress, opened)
+                else:
+                    with view:
+                        summary = run_batch(grader, opts, on_progress, opened)
+                        view.update(total, summary, final=True)
+            except KeyboardInterrupt:
+                console.print(
+                    f"[yellow]interrupted: {written[0]} records written to {output}; "
+                    "run again with --resume to finish[/]"
+                )
+                raise
+            failed = False
+        finally:
+            opened.close(failed=failed)
         console.print(summary_table(summary, output, judge_desc))
+        for warning in summary.warnings:
+            console.print(f"[yellow]warning: {warning}[/]")
         if summary.torn_bytes:
             console.print(f"[dim]resume: dropped a torn last record ({summary.torn_bytes} bytes) and re-graded it[/]")
         if summary_json is not None:
             payload = {**summary.as_dict(), "input": str(input_path), "output": str(output), "judge": judge_desc}
             summary_json.write_text(json.dumps(payload, indent=2) + "\n")
+        if summary.unscored:
+            raise JudgeUnavailable(
+                f"{summary.unscored} row(s) unscored: the judge failed and --no-fallback forbids the offline "
+                f"score (see their records in {output})"
+            )

@@ -31,6 +31,7 @@ from grader.cli.common import (
 )
 from grader.errors import InputError, JudgeUnavailable, read_utf8
 from grader.pipeline.grader import DEFAULT_MAX_ANSWER_CHARS
+from grader.textio import DEFAULT_MAX_BYTES, TextProblem, check_text
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -55,21 +56,41 @@ _MARKS = {
 }
 
 
-def read_answer(answer: str | None, answer_file: Path | None) -> str:
-    """The answer text from --answer TEXT, --answer - (standard input) or --answer-file PATH."""
+def _answer_bytes_cap(max_chars: int) -> int:
+    # UTF-8 takes at most 4 bytes a character; with no character limit, still a cap (a device never ends).
+    return 4 * max_chars + 4 if max_chars else DEFAULT_MAX_BYTES
+
+
+def read_answer(answer: str | None, answer_file: Path | None,
+                max_chars: int = DEFAULT_MAX_ANSWER_CHARS) -> str:
+    """The answer text from --answer TEXT, --answer - (standard input) or --answer-file PATH.
+
+    Files and standard input are read with a size cap before decoding; text that is not UTF-8 (a file's
+    bytes, or an argument's, which Python hands over as surrogate escapes) is an input error."""
     if answer is not None and answer_file is not None:
         raise InputError("give either --answer or --answer-file, not both", field="answer")
+    limit = _answer_bytes_cap(max_chars)
     if answer_file is not None:
-        return read_utf8(answer_file)
+        return read_utf8(answer_file, "answer file", limit=limit)
     if answer == "-":
-        data = sys.stdin.buffer.read()
+        data = sys.stdin.buffer.read(limit + 1)
+        if len(data) > limit:
+            raise InputError(f"larger than {limit:,} bytes: refusing to read it", file="<stdin>")
         try:
             return data.decode("utf-8")
         except UnicodeDecodeError as e:
             raise InputError(f"not UTF-8 (byte {e.start})", file="<stdin>") from e
     if answer is None:
         raise InputError("no answer: give --answer TEXT, --answer - (standard input) or --answer-file PATH")
-    return answer
+    return answer_text(answer, "--answer")
+
+
+def answer_text(value: str, flag: str) -> str:
+    """A command-line argument as text, or InputError when its bytes were not UTF-8."""
+    try:
+        return check_text(value)
+    except TextProblem as e:
+        raise InputError(str(e), field=flag) from e
 
 
 def pick_rubric(
@@ -217,7 +238,10 @@ def register(app: typer.Typer) -> None:
         settings = build_settings(config, judge, base_url, model, provider, prompt, samples, rubrics, no_cache)
         if no_fallback:
             settings.judge.fallback = False
-        text = read_answer(answer, answer_file)
+        text = read_answer(answer, answer_file, max_answer_chars)
+        for flag, value in (("--question", question), ("--reference", reference), ("--question-id", question_id)):
+            if value is not None:
+                answer_text(value, flag)
 
         from grader.pipeline.grader import Grader, check_answer
 

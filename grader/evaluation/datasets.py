@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from grader.errors import InputError, read_utf8
 from grader.models import ID_PATTERN, Question
+from grader.textio import json_error_message, lone_surrogate
 
 FIELDS: tuple[str, ...] = (
     "question_id",
@@ -179,13 +180,21 @@ def load_jsonl(path: Path, strict: bool = False) -> Dataset:
             try:
                 obj = json.loads(s)
             except json.JSONDecodeError as e:
-                problem = InputError(f"not valid JSON ({e.msg}, column {e.colno})", file=path, line=n)
+                problem = InputError(json_error_message(e, s), file=path, line=n)
                 if strict:
                     raise problem from e
                 bad.append(problem.render())
                 continue
             if not isinstance(obj, dict):
                 problem = InputError("each line must be a JSON object", file=path, line=n)
+                if strict:
+                    raise problem
+                bad.append(problem.render())
+                continue
+            # JSON's "\ud800" escape decodes to a lone surrogate, which is not text (and crashes later).
+            broken = next(((k, p) for k, v in obj.items() if isinstance(v, str) and (p := lone_surrogate(v))), None)
+            if broken is not None:
+                problem = InputError(broken[1], file=path, line=n, field=broken[0])
                 if strict:
                     raise problem
                 bad.append(problem.render())

@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from grader.redact import redact
+
 
 def cache_key(
     *,
@@ -65,10 +67,12 @@ class JudgeCache:
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, value: dict[str, Any]) -> None:
+        # A reply's notes may quote an endpoint's error body: no secret is ever written to disk.
+        text = redact(json.dumps(value, ensure_ascii=False))
         with self._lock:
             self._conn.execute(
                 "INSERT OR REPLACE INTO judge_cache (key, value, created) VALUES (?, ?, ?)",
-                (key, json.dumps(value, ensure_ascii=False), time.time()),
+                (key, text, time.time()),
             )
             self._conn.commit()
 

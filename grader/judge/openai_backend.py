@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 import weakref
 from typing import Any
 
@@ -16,6 +17,7 @@ from grader.config import JudgeSettings
 from grader.judge.retry import FatalError, ModeRefused, TransientError, TransportError
 from grader.judge.structured import MODES, CallParams, LogprobsRefused, RawReply
 from grader.models import TokenUsage
+from grader.redact import redact
 
 # Words an error body uses when the endpoint rejects a structured-output feature rather than the request.
 _MODE_WORDS = {
@@ -43,9 +45,16 @@ def _retry_after(e: BaseException) -> float | None:
         if headers.get("retry-after-ms"):
             return float(headers["retry-after-ms"]) / 1000
         if headers.get("retry-after"):
-            return float(headers["retry-after"])
-    except (TypeError, ValueError):
-        return None  # an HTTP date or garbage: fall back to our own backoff
+            value = headers["retry-after"]
+            try:
+                return float(value)
+            except ValueError:
+                # An HTTP date (RFC 9110): the wait is the time until then.
+                from email.utils import parsedate_to_datetime
+
+                return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None  # garbage: fall back to our own backoff
     return None
 
 
@@ -54,7 +63,8 @@ def _message(e: BaseException) -> str:
     text = str(e)
     if body is not None and str(body) not in text:
         text += f" {body}"
-    return " ".join(text.split())[:500]
+    # Masked before it is cut: a key cut in half would no longer be recognised.
+    return redact(" ".join(text.split()))[:500]
 
 
 def classify_error(e: BaseException, mode: str, asked_logprobs: bool = False) -> TransportError:

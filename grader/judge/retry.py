@@ -1,6 +1,10 @@
 """Retry with exponential backoff and full jitter, honouring Retry-After, always bounded.
 
 Only TransientError is retried (429, 5xx, connection errors, timeouts); everything else propagates at once.
+An endpoint that asks to wait longer than the policy's ceiling (`Retry-After: 3600`) is not waited on:
+the policy's circuit breaker opens, and every later call through the same policy -- every answer of the
+run -- fails at once with that reason, so a batch falls back in seconds instead of waiting per answer.
+Every reason is redacted (grader.redact): an endpoint may echo the request's Authorization header.
 """
 
 from __future__ import annotations
@@ -12,13 +16,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from grader.redact import redact
+
 T = TypeVar("T")
 
 
 class TransportError(Exception):
-    """A failed request to the judge endpoint; `reason` is what the user sees."""
+    """A failed request to the judge endpoint; `reason` is what the user sees (secrets masked)."""
 
     def __init__(self, reason: str) -> None:
+        reason = redact(reason)
         super().__init__(reason)
         self.reason = reason
 
@@ -39,6 +46,10 @@ class FatalError(TransportError):
     """Not worth retrying: bad credentials, unknown model, malformed request."""
 
 
+class EndpointUnavailable(TransportError):
+    """The circuit breaker is open: the endpoint asked to wait longer than we wait, for the rest of the run."""
+
+
 @dataclass
 class RetryPolicy:
     max_retries: int = 3
@@ -47,6 +58,19 @@ class RetryPolicy:
     # A server asking for a longer wait than this is treated as unavailable rather than waited on.
     max_retry_after: float = 30.0
     rng: random.Random = field(default_factory=random.Random)
+    # Set once by the first over-long Retry-After; shared by every call made with this policy.
+    open_reason: str | None = None
+
+    def check_open(self) -> None:
+        if self.open_reason is not None:
+            raise EndpointUnavailable(self.open_reason)
+
+    def trip(self, error: TransientError) -> EndpointUnavailable:
+        self.open_reason = (
+            f"judge endpoint unavailable for this run: it asked to wait {error.retry_after:g} s (Retry-After), "
+            f"longer than the {self.max_retry_after:g} s we wait ({error.reason})"
+        )
+        return EndpointUnavailable(self.open_reason)
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Full jitter: uniform(0, min(max_delay, base * 2**attempt)); at least Retry-After when given."""
@@ -67,8 +91,11 @@ class Attempts:
 
 
 def _wait_or_raise(error: TransientError, attempt: int, policy: RetryPolicy, attempts: Attempts) -> float:
-    """How long to wait before retrying after `error`; re-raises it once the retries are used up."""
+    """How long to wait before retrying after `error`; re-raises it once the retries are used up, and
+    opens the breaker when the endpoint asks for a longer wait than the policy allows."""
     attempts.errors.append(error.reason)
+    if error.retry_after is not None and error.retry_after > policy.max_retry_after:
+        raise policy.trip(error) from error
     if attempt >= policy.max_retries:
         raise error
     wait = policy.delay(attempt, error.retry_after)
@@ -84,6 +111,7 @@ def call_with_retry(
 ) -> T:
     attempts = attempts if attempts is not None else Attempts()
     for attempt in range(policy.max_retries + 1):
+        policy.check_open()
         attempts.count += 1
         try:
             return fn()
@@ -99,6 +127,7 @@ async def acall_with_retry(
 ) -> T:
     attempts = attempts if attempts is not None else Attempts()
     for attempt in range(policy.max_retries + 1):
+        policy.check_open()
         attempts.count += 1
         try:
             return await fn()

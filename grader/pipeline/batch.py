@@ -4,7 +4,11 @@ Memory stays flat: rows are read one at a time into windows of `chunk_size` rows
 and sorted by length (little padding), then encoded one encoder batch at a time, and each batch's
 records are appended as soon as it is graded. With a judge, at most a bounded number of judge calls are
 in flight. So `--resume` after a crash or kill -9 grades only the rows whose records are missing.
-Records may be out of input order; each carries `line` and `id`."""
+While the run goes, records are in completion order (each carries `line` and `id`); once it has
+finished, the file is put in input order (reorder.py).
+
+OUTPUT is opened and locked (output_file.py) before any model is loaded, and a failed write ends the
+run with OutputError; a row that cannot be graded only ever ends in its own error record."""
 
 from __future__ import annotations
 
@@ -17,15 +21,20 @@ from typing import Any
 
 from grader.errors import InputError
 from grader.models import GradeResult, Rubric
-from grader.pipeline.batch_io import OUTPUT_FIELDS, Columns, InputRow, RecordWriter, detect_format, read_rows
+from grader.pipeline.batch_io import OUTPUT_FIELDS, Columns, InputRow, detect_format, read_rows
+from grader.pipeline.batch_summary import BatchSummary
 from grader.pipeline.grader import Grader, check_answer
+from grader.pipeline.output_file import CSV_FIELDS, OutputFile
+from grader.pipeline.reorder import sort_by_input_line
 from grader.pipeline.resume import ResumeState, load_resume_state
+from grader.redact import redact
 
 # Rows read ahead and sorted by token count before encoding: a wider window pads less (2,048 rows pad
 # ~20% fewer tokens than 512 on the benchmark file). Memory does not grow with it: each encoder batch
 # is reduced to signals and written out before the next one runs.
 DEFAULT_CHUNK = 2048
-Progress = Callable[[int, "BatchSummary"], None]  # (bytes of input consumed, running summary)
+Progress = Callable[[int, "BatchSummary"], None]  # (input rows read so far, running summary)
+READ_REPORT_EVERY = 512  # rows read between progress reports while a window is read ahead
 
 
 @dataclass
@@ -38,88 +47,6 @@ class BatchOptions:
     force: bool = False
     full: bool = False
     chunk_size: int = DEFAULT_CHUNK
-
-
-@dataclass
-class BatchSummary:
-    rows: int = 0  # records written by this run
-    graded: int = 0
-    fallback: int = 0
-    unscored: int = 0
-    errors: int = 0
-    skipped: int = 0  # rows already in OUTPUT (resume)
-    score_sum: float = 0.0
-    max_score: float | None = None
-    histogram: dict[str, int] = field(default_factory=dict)
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    cost_usd: float | None = None
-    elapsed_s: float = 0.0
-    cpu_s: float = 0.0  # this process's CPU time while grading: a shared machine's load does not inflate it
-    torn_bytes: int = 0
-    error_lines: list[int] = field(default_factory=list)  # first few, for the summary
-
-    @property
-    def scored(self) -> int:
-        return self.graded + self.fallback
-
-    @property
-    def mean_score(self) -> float | None:
-        return round(self.score_sum / self.scored, 4) if self.scored else None
-
-    @property
-    def rate(self) -> float:
-        return self.rows / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    def add(self, record: dict[str, Any], result: GradeResult | None) -> None:
-        self.rows += 1
-        if record.get("error") is not None:
-            self.errors += 1
-            if len(self.error_lines) < 20:
-                self.error_lines.append(int(record["line"]))
-            return
-        assert result is not None
-        status = result.status
-        if status == "graded":
-            self.graded += 1
-        elif status == "fallback":
-            self.fallback += 1
-        else:
-            self.unscored += 1
-        if result.score is not None:
-            self.score_sum += result.score
-            self.max_score = result.max_score
-            # Five equal bins of the score range: [0,1) [1,2) ... [4,5] for a 5-point scale.
-            width = result.max_score / 5
-            b = min(int(result.score / width), 4) if width > 0 else 0
-            key = f"{b * width:g}-{(b + 1) * width:g}"
-            self.histogram[key] = self.histogram.get(key, 0) + 1
-        if result.judge is not None:
-            u = result.judge.usage
-            self.prompt_tokens += u.prompt_tokens
-            self.completion_tokens += u.completion_tokens
-            if u.cost_usd is not None:
-                self.cost_usd = (self.cost_usd or 0.0) + u.cost_usd
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "rows": self.rows,
-            "graded": self.graded,
-            "fallback": self.fallback,
-            "unscored": self.unscored,
-            "errors": self.errors,
-            "skipped_already_done": self.skipped,
-            "mean_score": self.mean_score,
-            "max_score": self.max_score,
-            "distribution": dict(sorted(self.histogram.items(), key=lambda kv: float(kv[0].split("-")[0]))),
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost_usd,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "cpu_s": round(self.cpu_s, 3),
-            "rows_per_s": round(self.rate, 2),
-            "error_lines": self.error_lines,
-        }
 
 
 # -------------------------------------------------------------------------------------------- records
@@ -154,11 +81,12 @@ def result_record(row: InputRow, result: GradeResult, full: bool = False) -> dic
         "judge_used": result.judge_used,
         "feedback": result.feedback.text,
         "criteria": [
-            {"id": c.id, "status": c.status, "credit": c.credit, "coverage": c.coverage, "verdict": c.verdict}
+            {"id": c.id, "status": c.status, "credit": c.credit, "coverage": c.coverage, "verdict": c.verdict,
+             "text": c.text}
             for c in result.criteria
         ],
         "error": None,
-        "warnings": result.warnings,
+        "warnings": [redact(w) for w in result.warnings],
     }
     if full:
         rec["result"] = result.model_dump(mode="json")
@@ -176,7 +104,7 @@ def error_record(row: InputRow, message: str) -> dict[str, Any]:
         "judge_used": None,
         "feedback": None,
         "criteria": None,
-        "error": message,
+        "error": redact(message),
         "warnings": [],
     }
 
@@ -184,24 +112,57 @@ def error_record(row: InputRow, message: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------- run
 
 
-def prepare_output(opts: BatchOptions) -> tuple[str, ResumeState]:
-    """Check INPUT/OUTPUT, refuse to overwrite without --force, and read what --resume continues."""
+@dataclass
+class OpenedOutput:
+    """OUTPUT locked for this run, with what an earlier run already wrote into it."""
+
+    file: OutputFile
+    state: ResumeState
+
+    def close(self, failed: bool = False) -> None:
+        self.file.close(discard_if_unused=failed)
+
+
+def _check_input(opts: BatchOptions) -> None:
     if not opts.input.is_file():
-        raise InputError("no such input file", file=opts.input)
+        what = "no such input file" if not opts.input.exists() else "INPUT is not a regular file"
+        raise InputError(what, file=opts.input)
+    rows = read_rows(opts.input, opts.columns, detect_format(opts.input, opts.input_format))
+    try:
+        next(rows, None)  # an unusable header is reported now, before any model is loaded
+    finally:
+        rows.close()
+
+
+def open_output(opts: BatchOptions) -> OpenedOutput:
+    """Check INPUT, lock OUTPUT (one writer per file), refuse to overwrite it without --force, and read
+    what --resume continues. Cheap: the CLI calls it before loading any model."""
+    _check_input(opts)
     out_fmt = detect_format(opts.output)
     if opts.output.exists() and opts.output.resolve() == opts.input.resolve():
         raise InputError("OUTPUT is the INPUT file", file=opts.output)
-    state = ResumeState()
-    if opts.output.exists() and opts.output.stat().st_size > 0:
-        if opts.resume:
-            state = load_resume_state(opts.output, out_fmt)  # type: ignore[arg-type]
-        elif opts.force:
-            opts.output.unlink()
-        else:
-            raise InputError(
-                "OUTPUT exists; use --resume to continue it or --force to replace it", file=opts.output
-            )
-    return out_fmt, state
+    if opts.output.is_dir():
+        raise InputError("OUTPUT is a directory", file=opts.output)
+    if not opts.output.parent.is_dir():
+        raise InputError("the folder for OUTPUT does not exist", file=opts.output)
+    fields = [*OUTPUT_FIELDS] if out_fmt == "jsonl" else [*CSV_FIELDS, *(["criteria"] if opts.full else [])]
+    out = OutputFile(opts.output, out_fmt, [*fields, *(["result"] if opts.full else [])])
+    try:
+        state = ResumeState()
+        if out.size > 0:
+            if opts.resume:
+                state = load_resume_state(opts.output, out_fmt, out)
+            elif opts.force:
+                out.truncate(0)
+            else:
+                raise InputError(
+                    "OUTPUT exists; use --resume to continue it or --force to replace it", file=opts.output
+                )
+        out.start()
+    except BaseException:
+        out.close(discard_if_unused=True)
+        raise
+    return OpenedOutput(out, state)
 
 
 class _Run:
@@ -210,13 +171,15 @@ class _Run:
         self.opts = opts
         self.progress = progress
         self.summary = BatchSummary()
-        self.offset = 0
+        self.read = 0  # input rows read so far, those already done included
         self.t0 = time.perf_counter()
 
     def rows(self, state: ResumeState) -> Iterator[InputRow]:
         fmt = detect_format(self.opts.input, self.opts.input_format)
         for row in read_rows(self.opts.input, self.opts.columns, fmt):
-            self.offset = row.offset
+            self.read += 1
+            if self.progress is not None and self.read % READ_REPORT_EVERY == 0:
+                self.progress(self.read, self.summary)  # reading ahead is work too: show it
             if row.line in state:
                 state.check(row.line, row.id, self.opts.output)
                 self.summary.skipped += 1
@@ -251,34 +214,41 @@ class _Run:
         if errors or todo:
             yield errors, todo
 
-    def emit(self, writer: RecordWriter, records: list[tuple[dict[str, Any], GradeResult | None]]) -> None:
+    def emit(self, writer: OutputFile, records: list[tuple[dict[str, Any], GradeResult | None]]) -> None:
         writer.write([r for r, _ in records])
         for rec, res in records:
             self.summary.add(rec, res)
         self.summary.elapsed_s = time.perf_counter() - self.t0
         if self.progress is not None:
-            self.progress(self.offset, self.summary)
+            self.progress(self.read, self.summary)
 
-    def grade_offline(self, writer: RecordWriter, todo: list[tuple[InputRow, Rubric, str]]) -> None:
-        """Grade one window, appending each encoder batch's records as soon as that batch is done."""
+    def grade_offline(self, writer: OutputFile, todo: list[tuple[InputRow, Rubric, str]]) -> None:
+        """Grade one window, appending each encoder batch's records as soon as that batch is done.
+
+        A failure of the scorer is the rows' problem (they are graded again one by one, and a row that
+        still fails gets an error record); a failure to write is the run's (OutputError ends it)."""
         pending = dict(enumerate(todo))
-        try:
-            for group in self.grader.grade_offline_batches([(rub, ans) for _, rub, ans in todo]):
-                records = []
-                for i, res in sorted(group, key=lambda g: pending[g[0]][0].line):
-                    records.append((result_record(pending.pop(i)[0], res, self.opts.full), res))
-                self.emit(writer, records)
-        except Exception:
-            # One row the scorer cannot handle must not sink the window: grade what is left one by one.
-            for row, rub, ans in pending.values():
-                try:
-                    res = self.grader._grade_pairs_offline([(rub, ans)])[0]
-                    rec: tuple[dict[str, Any], GradeResult | None] = (result_record(row, res, self.opts.full), res)
-                except Exception as e:
-                    rec = (error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)
-                self.emit(writer, [rec])
+        batches = self.grader.grade_offline_batches([(rub, ans) for _, rub, ans in todo])
+        while True:
+            try:
+                group = next(batches, None)
+            except Exception:
+                break
+            if group is None:
+                return
+            records = []
+            for i, res in sorted(group, key=lambda g: pending[g[0]][0].line):
+                records.append((result_record(pending.pop(i)[0], res, self.opts.full), res))
+            self.emit(writer, records)
+        for row, rub, ans in pending.values():
+            try:
+                res = self.grader._grade_pairs_offline([(rub, ans)])[0]
+                rec: tuple[dict[str, Any], GradeResult | None] = (result_record(row, res, self.opts.full), res)
+            except Exception as e:
+                rec = (error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)
+            self.emit(writer, [rec])
 
-    def run_offline(self, writer: RecordWriter, state: ResumeState) -> None:
+    def run_offline(self, writer: OutputFile, state: ResumeState) -> None:
         for errors, todo in self.chunks(state):
             if errors:
                 self.emit(writer, [(e, None) for e in errors])
@@ -286,7 +256,7 @@ class _Run:
                 self.grade_offline(writer, todo)
             release_memory()
 
-    async def run_judged(self, writer: RecordWriter, state: ResumeState) -> None:
+    async def run_judged(self, writer: OutputFile, state: ResumeState) -> None:
         judge = self.grader.judge
         conc = self.grader.settings.judge.concurrency
         sem = asyncio.Semaphore(conc)
@@ -297,52 +267,83 @@ class _Run:
                 async with sem:
                     jr = await judge.ajudge(rub, ans)
                 res = self.grader.finish(rub, ans, emb, jr, (time.perf_counter() - t0) * 1000)
+                rec: tuple[dict[str, Any], GradeResult | None] = (result_record(row, res, self.opts.full), res)
             except Exception as e:  # the judge should not raise; if it does, the row still gets a record
-                self.emit(writer, [(error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)])
-                return
-            self.emit(writer, [(result_record(row, res, self.opts.full), res)])
+                rec = (error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)
+            self.emit(writer, [rec])  # OutputError ends the run (raised below, from the task)
 
-        for errors, todo in self.chunks(state):
-            if errors:
-                self.emit(writer, [(e, None) for e in errors])
-            if not todo:
-                continue
-            # Encoder batches stream in from a worker thread, so the judge starts on the first batch
-            # instead of waiting for the whole window to be encoded.
-            stream = self.grader.scorer.score_batches([(r, a) for _, r, a in todo])
-            t0 = time.perf_counter()
-            while (group := await asyncio.to_thread(next, stream, None)) is not None:
-                for i, emb in group:
-                    row, rub, ans = todo[i]
-                    task = asyncio.create_task(one(row, rub, ans, emb, t0))
-                    inflight.add(task)
-                    task.add_done_callback(inflight.discard)
-                    # Bounded look-ahead: keeps memory flat and the judge busy while the next batch encodes.
-                    while len(inflight) >= conc * 4:
-                        await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-            release_memory()
-            for t in [t for t in inflight if t.done()]:
-                t.result()
-        if inflight:
-            await asyncio.gather(*inflight)
+        def raise_failures() -> None:
+            if writer.broken is not None:
+                for t in inflight:
+                    t.cancel()
+                raise writer.broken
+
+        try:
+            for errors, todo in self.chunks(state):
+                raise_failures()
+                if errors:
+                    self.emit(writer, [(e, None) for e in errors])
+                if not todo:
+                    continue
+                # Encoder batches stream in from a worker thread, so the judge starts on the first batch
+                # instead of waiting for the whole window to be encoded.
+                stream = self.grader.scorer.score_batches([(r, a) for _, r, a in todo])
+                t0 = time.perf_counter()
+                while (group := await asyncio.to_thread(next, stream, None)) is not None:
+                    for i, emb in group:
+                        row, rub, ans = todo[i]
+                        task = asyncio.create_task(one(row, rub, ans, emb, t0))
+                        inflight.add(task)
+                        task.add_done_callback(inflight.discard)
+                        # Bounded look-ahead: keeps memory flat and the judge busy while the next batch encodes.
+                        while len(inflight) >= conc * 4:
+                            await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                            raise_failures()
+                release_memory()
+            while inflight:
+                await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                raise_failures()
+        finally:
+            for t in inflight:
+                t.cancel()
+            if inflight:
+                await asyncio.gather(*inflight, return_exceptions=True)
 
 
-def run_batch(grader: Grader, opts: BatchOptions, progress: Progress | None = None) -> BatchSummary:
-    """Grade every row of opts.input into opts.output (see module doc). Returns this run's summary."""
-    out_fmt, state = prepare_output(opts)
+def run_batch(grader: Grader, opts: BatchOptions, progress: Progress | None = None,
+              opened: OpenedOutput | None = None) -> BatchSummary:
+    """Grade every row of opts.input into opts.output (see module doc). Returns this run's summary.
+
+    `opened` is OUTPUT as `open_output` locked it (the CLI opens it before loading the model); without
+    it, it is opened here. Raises OutputError when OUTPUT cannot be written (the file stays resumable)."""
+    out = opened if opened is not None else open_output(opts)
+    failed = True
+    try:
+        summary = _run(grader, opts, progress, out)
+        failed = False
+        try:
+            sort_by_input_line(opts.output, out.file.fmt)
+        except (OSError, ValueError) as e:
+            summary.warnings.append(f"records left in completion order: could not sort them ({e})")
+        return summary
+    finally:
+        if opened is None:
+            out.close(failed=failed)
+
+
+def _run(grader: Grader, opts: BatchOptions, progress: Progress | None, out: OpenedOutput) -> BatchSummary:
     run = _Run(grader, opts, progress)
-    run.summary.torn_bytes = state.torn_bytes
-    fields = [*OUTPUT_FIELDS, "result"] if opts.full else None
+    run.summary = out.state.prior  # the counts cover the whole file, the records already in it too
+    run.summary.torn_bytes = out.state.torn_bytes
     _ = grader.scorer  # load the model before the clock starts: the rate is grading, not start-up
     before = getattr(grader.judge, "run_usage", None)
     t0 = run.t0 = time.perf_counter()
     cpu0 = time.process_time()
     try:
-        with RecordWriter(opts.output, out_fmt, fields) as writer:  # type: ignore[arg-type]
-            if grader.judge is None:
-                run.run_offline(writer, state)
-            else:
-                asyncio.run(run.run_judged(writer, state))
+        if grader.judge is None:
+            run.run_offline(out.file, out.state)
+        else:
+            asyncio.run(run.run_judged(out.file, out.state))
     finally:
         run.summary.elapsed_s = time.perf_counter() - t0
         run.summary.cpu_s = time.process_time() - cpu0

@@ -1,9 +1,10 @@
-"""Streaming readers and appending writers for answer files (CSV and JSONL).
+"""Streaming readers for answer files (CSV and JSONL), one record at a time.
 
-Readers never hold the file: they read bytes one physical line at a time and decode each record on its
-own, so invalid UTF-8 or bad CSV quoting spoils only the row it is in, and every row keeps the line
-number it starts on. Writers append one record per system call and fsync after each batch of records,
-so a killed run leaves at most one torn last line (see resume.py).
+Readers never hold the file: they read bytes one physical line at a time, so invalid UTF-8 or bad
+quoting spoils only the record it is in, and every record keeps the line number it starts on. CSV is
+read by the csv module's own record reading: a quoted field may span any number of lines and stays one
+field. Only a quote that is never closed (the file ends inside it) or a record over MAX_RECORD_BYTES
+is taken for a stray quote: that line is reported and the lines after it are read again as records.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,13 +19,11 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from grader.errors import InputError
+from grader.textio import json_error_message, lone_surrogate, printable
 
 FileFormat = Literal["csv", "jsonl"]
 
-# A quoted CSV field may span lines; a stray quote must not swallow the rest of the file. After this
-# many physical lines (or bytes) without the quotes balancing, the first line is reported as bad and
-# the following lines are read again as rows of their own.
-MAX_RECORD_LINES = 1000
+# One record (a row and all its fields) may be at most this big; a 1 MB answer is one field.
 MAX_RECORD_BYTES = 16 * 1024 * 1024
 
 OUTPUT_FIELDS = [
@@ -77,44 +75,103 @@ def detect_format(path: Path, explicit: str | None = None) -> FileFormat:
 def _id_str(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    return str(value)
+    return printable(value if isinstance(value, str) else str(value))
 
 
-def _decode(raw: bytes, first: bool) -> tuple[str, str | None]:
-    """Text of a record, and an error if it is not UTF-8 (the text is then decoded with replacements)."""
-    if first and raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+def _utf8_error(raw: bytes) -> str | None:
     try:
-        return raw.decode("utf-8"), None
+        raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        return raw.decode("utf-8", errors="replace"), f"invalid UTF-8 (byte {e.start} of the row)"
+        return f"invalid UTF-8 (byte {e.start} of the row)"
+    return None
 
 
-def _physical_lines(f: BinaryIO) -> Iterator[tuple[int, bytes, int]]:
-    """(line number, raw bytes with line end, offset after the line)."""
-    offset = 0
-    for n, raw in enumerate(f, start=1):
-        offset += len(raw)
-        yield n, raw, offset
+def physical_lines(f: BinaryIO, limit: int = MAX_RECORD_BYTES) -> Iterator[tuple[int, bytes]]:
+    """(line number, raw bytes with the line end); a line over `limit` bytes is cut to limit + 1 bytes
+    (so the caller sees it is too long) and the rest of it is skipped, never held in memory."""
+    n = 0
+    while raw := f.readline(limit + 1):
+        n += 1
+        if len(raw) > limit and not raw.endswith(b"\n"):
+            while (more := f.readline(1 << 20)) and not more.endswith(b"\n"):
+                pass
+            yield n, raw + (b"\n" if more else b"")
+            continue
+        yield n, raw
+
+
+class _Lines:
+    """Physical lines of a binary file with their numbers, a pushback, and the lines taken since the last
+    record boundary (so a record's raw bytes and start line are known whatever the csv module did)."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        self._f = f
+        self._source = physical_lines(f)
+        self._pushback: deque[tuple[int, bytes]] = deque()
+        self.taken: list[tuple[int, bytes]] = []
+        self.offset = 0  # bytes of the file consumed, for progress
+        self._taken_bytes = 0
+
+    def next_raw(self) -> tuple[int, bytes] | None:
+        if self._pushback:
+            item = self._pushback.popleft()
+        else:
+            item = next(self._source, None)
+            if item is None:
+                return None
+            n, raw = item
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):  # spreadsheets save CSV with a byte-order mark
+                item = (n, raw[3:])
+            self.offset = self._f.tell()
+        self.taken.append(item)
+        self._taken_bytes += len(item[1])
+        return item
+
+    def take(self) -> list[tuple[int, bytes]]:
+        out, self.taken, self._taken_bytes = self.taken, [], 0
+        return out
+
+    def push_back(self, lines: list[tuple[int, bytes]]) -> None:
+        self._pushback.extendleft(reversed(lines))
+
+    def text(self) -> Iterator[str]:
+        """Decoded lines for csv.reader; bad bytes survive as surrogate escapes and are reported per record."""
+        while (item := self.next_raw()) is not None:
+            if self._taken_bytes > MAX_RECORD_BYTES:
+                raise _RecordTooBig
+            yield item[1].decode("utf-8", errors="surrogateescape")
+
+
+class _RecordTooBig(Exception):
+    pass
 
 
 # ---------------------------------------------------------------------------------------------- JSONL
 
 
 def _jsonl_row(line: int, raw: bytes, offset: int, cols: Columns) -> InputRow | None:
-    text, enc_error = _decode(raw, first=line == 1)
+    if line == 1 and raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    enc_error = _utf8_error(raw)
+    text = raw.decode("utf-8", errors="replace")
     if not text.strip():
         return None
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as e:
-        return InputRow(line, None, None, None, enc_error or f"invalid JSON: {e.msg} (column {e.colno})", offset)
+        return InputRow(line, None, None, None, enc_error or f"invalid JSON: {json_error_message(e, text)}", offset)
     if not isinstance(obj, dict):
         return InputRow(line, None, None, None, enc_error or "row is not a JSON object", offset)
     row_id = _id_str(obj.get(cols.id))
     qid = _id_str(obj.get(cols.question_id))
     answer = obj.get(cols.answer)
-    error = enc_error
+    error = enc_error  # the row's id is still read (with replacements) for its error record
+    # JSON's \ud800 escape decodes to a lone surrogate: not text, and it cannot be written back as UTF-8.
+    for name in (cols.id, cols.question_id, cols.answer):
+        value = obj.get(name)
+        problem = lone_surrogate(value) if isinstance(value, str) and error is None else None
+        if problem is not None:
+            error = f"field {name!r} {problem}"
     if error is None and qid is None:
         error = f"missing field {cols.question_id!r}"
     if error is None and answer is None:
@@ -127,7 +184,12 @@ def _jsonl_row(line: int, raw: bytes, offset: int, cols: Columns) -> InputRow | 
 
 
 def read_jsonl(f: BinaryIO, cols: Columns) -> Iterator[InputRow]:
-    for line, raw, offset in _physical_lines(f):
+    offset = 0
+    for line, raw in physical_lines(f):
+        offset = f.tell()
+        if len(raw) > MAX_RECORD_BYTES:
+            yield InputRow(line, None, None, None, f"row is larger than {MAX_RECORD_BYTES:,} bytes", offset)
+            continue
         row = _jsonl_row(line, raw, offset, cols)
         if row is not None:
             yield row
@@ -136,92 +198,76 @@ def read_jsonl(f: BinaryIO, cols: Columns) -> Iterator[InputRow]:
 # ------------------------------------------------------------------------------------------------ CSV
 
 
-def _parse_csv_record(text: str) -> list[list[str]]:
-    return list(csv.reader(io.StringIO(text), strict=True))
+@dataclass
+class _CsvRecord:
+    line: int
+    raw: bytes
+    fields: list[str] | None
+    error: str | None
+    offset: int
 
 
-def _csv_records(f: BinaryIO) -> Iterator[tuple[int, str | None, list[str] | None, str | None, int]]:
-    """(start line, text, fields, error, offset) per logical CSV record; blank lines are skipped."""
-    source = _physical_lines(f)
-    pushback: deque[tuple[int, bytes, int]] = deque()
-
-    def next_line() -> tuple[int, bytes, int] | None:
-        if pushback:
-            return pushback.popleft()
-        return next(source, None)
-
+def _csv_records(f: BinaryIO) -> Iterator[_CsvRecord]:
+    """Logical CSV records, as the csv module reads them; blank lines are skipped."""
+    lines = _Lines(f)
     while True:
-        first = next_line()
-        if first is None:
-            return
-        start, raw, offset = first
-        if not raw.strip():
-            continue
-        buf = [first]
-        size = len(raw)
-        quotes = raw.count(b'"')
-        while quotes % 2 == 1 and len(buf) < MAX_RECORD_LINES and size < MAX_RECORD_BYTES:
-            nxt = next_line()
-            if nxt is None:
-                break
-            buf.append(nxt)
-            size += len(nxt[1])
-            quotes += nxt[1].count(b'"')
-        balanced = quotes % 2 == 0
-        if not balanced and len(buf) > 1:
-            # Unbalanced to the limit or to the end: this line alone is the suspect; re-read the rest.
-            pushback.extendleft(reversed(buf[1:]))
-            buf = buf[:1]
-        raw_all = b"".join(b[1] for b in buf)
-        end_offset = buf[-1][2]
-        text, enc_error = _decode(raw_all, first=start == 1)
+        reader = csv.reader(lines.text(), strict=True)
         try:
-            records = _parse_csv_record(text)
-        except csv.Error as e:
-            if len(buf) > 1:
-                pushback.extendleft(reversed(buf[1:]))
-                end_offset = offset
-            yield start, text, None, f"bad CSV quoting: {e}", end_offset
-            continue
-        if len(records) != 1:
-            if len(buf) > 1:
-                pushback.extendleft(reversed(buf[1:]))
-                end_offset = offset
-            yield start, text, None, "bad CSV quoting: unbalanced quote", end_offset
-            continue
-        yield start, text, records[0], enc_error, end_offset
+            for fields in reader:
+                taken = lines.take()
+                if not fields:
+                    continue
+                raw = b"".join(r for _, r in taken)
+                yield _CsvRecord(taken[0][0], raw, fields, _utf8_error(raw), lines.offset)
+            return
+        except (csv.Error, _RecordTooBig) as e:
+            taken = lines.take()
+            if not taken:
+                return
+            too_big = isinstance(e, _RecordTooBig)
+            if too_big or "unexpected end of data" in str(e):
+                # A quote that never closes is a stray quote: report its line, read the lines after it again.
+                lines.push_back(taken[1:])
+                taken = taken[:1]
+                why = (f"record larger than {MAX_RECORD_BYTES:,} bytes (a quote never closed?)" if too_big
+                       else "a quote opened on this line is never closed")
+            else:
+                why = str(e)
+            raw = b"".join(r for _, r in taken)
+            yield _CsvRecord(taken[0][0], raw, None, f"bad CSV quoting: {why}", lines.offset)
 
 
 def read_csv(f: BinaryIO, cols: Columns, path: Path | str = "<input>") -> Iterator[InputRow]:
     records = _csv_records(f)
-    header_rec = next(records, None)
-    if header_rec is None:
+    head = next(records, None)
+    if head is None:
         return
-    hline, _, header, herr, _ = header_rec
-    if header is None or herr is not None:
-        raise InputError(f"cannot read the header: {herr}", file=path, line=hline)
-    header = [h.strip() for h in header]
+    if head.fields is None or head.error is not None:
+        raise InputError(f"cannot read the header: {head.error}", file=path, line=head.line)
+    header = [h.strip() for h in head.fields]
     for name in (cols.question_id, cols.answer):
         if name not in header:
             raise InputError(
                 f"no column {name!r} in the header (columns: {', '.join(header)}); map it with "
                 f"--{'answer' if name == cols.answer else 'question-id'}-col",
                 file=path,
-                line=hline,
+                line=head.line,
             )
     i_qid, i_ans = header.index(cols.question_id), header.index(cols.answer)
     i_id = header.index(cols.id) if cols.id in header else None
 
-    for line, text, fields, error, offset in records:
+    for rec in records:
+        fields = rec.fields
         if fields is None:
-            # The row is unusable, but a lenient parse usually still finds its id for the error record.
-            loose = next(csv.reader(io.StringIO(text or "")), []) if text else []
-            row_id = _id_str(loose[i_id]) if i_id is not None and i_id < len(loose) else None
-            qid = _id_str(loose[i_qid]) if i_qid < len(loose) else None
-            yield InputRow(line, row_id, qid, None, error, offset)
-            continue
+            # The record is unusable, but a lenient parse usually still finds its id for the error record.
+            text = rec.raw.decode("utf-8", errors="replace")
+            try:
+                fields = next(csv.reader(io.StringIO(text)), [])
+            except csv.Error:
+                fields = text.split(",")
         row_id = _id_str(fields[i_id]) if i_id is not None and i_id < len(fields) else None
         qid = _id_str(fields[i_qid]) if i_qid < len(fields) else None
+        error = rec.error
         if error is None and len(fields) > len(header):
             error = f"row has {len(fields)} fields; the header has {len(header)} (unquoted comma?)"
         if error is None and i_ans >= len(fields):
@@ -229,16 +275,16 @@ def read_csv(f: BinaryIO, cols: Columns, path: Path | str = "<input>") -> Iterat
         if error is None and qid is None:
             error = f"missing {cols.question_id!r}"
         if error is not None:
-            yield InputRow(line, row_id, qid, None, error, offset)
+            yield InputRow(rec.line, row_id, qid, None, error, rec.offset)
             continue
-        yield InputRow(line, row_id, qid, fields[i_ans], None, offset)
+        yield InputRow(rec.line, row_id, qid, fields[i_ans], None, rec.offset)
 
 
 def read_rows(path: Path, cols: Columns | None = None, fmt: FileFormat | None = None) -> Iterator[InputRow]:
     """Stream the rows of an answer file. Only a missing file or an unusable header raises."""
     cols = cols or Columns()
     fmt = fmt or detect_format(path)
-    # A 1 MB answer is one field; the csv module's default limit (128 KiB) would reject the whole row.
+    # A record may hold one field of almost MAX_RECORD_BYTES; the csv module's default limit is 128 KiB.
     csv.field_size_limit(MAX_RECORD_BYTES)
     try:
         f = path.open("rb")
@@ -251,62 +297,11 @@ def read_rows(path: Path, cols: Columns | None = None, fmt: FileFormat | None = 
             yield from read_jsonl(f, cols)
 
 
-# --------------------------------------------------------------------------------------------- writers
-
-
-def _csv_value(v: Any) -> str:
-    if v is None:
-        return ""
-    if isinstance(v, list | dict):
-        if not v:
-            return ""
-        if isinstance(v, list) and all(isinstance(x, str) for x in v):
-            return " | ".join(" ".join(x.split()) for x in v)
-        return json.dumps(v, ensure_ascii=False, separators=(",", ":"))
-    # One record per physical line keeps resume's torn-line check simple.
-    return " ".join(str(v).split()) if isinstance(v, str) else str(v)
-
-
-class RecordWriter:
-    """Appends records to OUTPUT: one write() per record, fsync per batch."""
-
-    def __init__(self, path: Path, fmt: FileFormat, fields: list[str] | None = None) -> None:
-        self.path = path
-        self.fmt = fmt
-        self.fields = fields or list(OUTPUT_FIELDS)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        if fmt == "csv" and os.fstat(self._fd).st_size == 0:
-            self._write_line(self._csv_line(self.fields))
-
-    def _csv_line(self, values: list[str]) -> bytes:
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerow(values)
-        return buf.getvalue().encode("utf-8")
-
-    def _write_line(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
-
-    def encode(self, record: dict[str, Any]) -> bytes:
-        if self.fmt == "jsonl":
-            return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-        return self._csv_line([_csv_value(record.get(k)) for k in self.fields])
-
-    def write(self, records: list[dict[str, Any]]) -> None:
-        for r in records:
-            self._write_line(self.encode(r))
-        if records:
-            os.fsync(self._fd)
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
-
-    def __enter__(self) -> RecordWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def count_rows(path: Path, fmt: FileFormat | None = None) -> int:
+    """How many rows (records) the input holds, as the readers count them, without parsing the answers."""
+    fmt = fmt or detect_format(path)
+    csv.field_size_limit(MAX_RECORD_BYTES)
+    with path.open("rb") as f:
+        if fmt == "jsonl":
+            return sum(1 for _, raw in physical_lines(f) if raw.strip())
+        return max(sum(1 for _ in _csv_records(f)) - 1, 0)  # less the header

@@ -1,22 +1,27 @@
 """Read what an interrupted run already wrote, so that `--resume` grades each remaining row once.
 
 A record is written with a single write() ending in a newline, so a run killed mid-write leaves at
-most one torn last line: it is cut off here and its row is graded again.
+most one torn last record: it is cut off here and its row is graded again. In CSV a record may span
+lines (an id holding a line break is quoted, not rewritten), so records are found by the csv module:
+a file that ends inside a quoted cell, or without a final line end, ends in a torn record.
 """
 
 from __future__ import annotations
 
 import csv
-import io
 import json
 import os
 import zlib
 from array import array
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from grader.errors import InputError
 from grader.pipeline.batch_io import FileFormat
+from grader.pipeline.batch_summary import BatchSummary
+from grader.pipeline.output_file import OutputFile, unescape_cell
 
 _NO_ID = 1  # a done row whose record has no id
 _HAS_ID = 0x8000_0000  # high bit set: the low 31 bits are a hash of the record's id
@@ -37,6 +42,7 @@ class ResumeState:
     marks: array = field(default_factory=lambda: array("I"))
     count: int = 0
     torn_bytes: int = 0  # bytes of a torn last record that were cut off
+    prior: BatchSummary = field(default_factory=BatchSummary)  # what the records already in OUTPUT say
 
     def add(self, line: int, row_id: str | None) -> None:
         if line >= len(self.marks):
@@ -68,41 +74,114 @@ class ResumeState:
             )
 
 
-def _parse_jsonl(text: str) -> tuple[int, str | None]:
-    obj = json.loads(text)
-    return int(obj["line"]), (None if obj.get("id") is None else str(obj["id"]))
+@dataclass
+class _Done:
+    """One whole record of OUTPUT: its input line and id, where it ends, and what it says."""
+
+    line: int
+    id: str | None
+    start: int
+    end: int
+    status: str
+    score: float | None
+    max_score: float | None
 
 
-def load_resume_state(path: Path, fmt: FileFormat) -> ResumeState:
-    """Done rows of an existing OUTPUT; truncates a torn last line in place."""
+def _number(value: object) -> float | None:
+    return None if value in (None, "") else float(value)  # type: ignore[arg-type]
+
+
+def _done(rec: dict[str, object], start: int, end: int) -> _Done:
+    row_id = rec.get("id")
+    return _Done(int(rec["line"]), None if row_id in (None, "") else str(row_id), start, end,  # type: ignore[arg-type]
+                 str(rec.get("status") or "error"), _number(rec.get("score")), _number(rec.get("max_score")))
+
+
+def _jsonl_records(f: BinaryIO, path: Path) -> Iterator[_Done | int]:
+    """Each whole record; then the torn tail's size in bytes, if there is one."""
+    end = 0
+    for n, raw in enumerate(f, start=1):
+        if not raw.endswith(b"\n"):
+            yield len(raw)
+            return
+        start, end = end, end + len(raw)
+        try:
+            yield _done(json.loads(raw.decode("utf-8")), start, end)
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            raise InputError(f"not a grader output record, cannot resume ({e})", file=path, line=n) from e
+
+
+def _csv_records(f: BinaryIO, path: Path) -> Iterator[_Done | int]:
+    """As _jsonl_records, for CSV: a record may span lines (an id with a line break is quoted)."""
+    consumed = [0, 0]  # bytes read, physical lines read
+    last = [b"\n"]
+
+    def lines() -> Iterator[str]:
+        for raw in f:
+            consumed[0] += len(raw)
+            consumed[1] += 1
+            last[0] = raw
+            yield raw.decode("utf-8", errors="surrogateescape")
+
+    reader = csv.reader(lines(), strict=True)
+    header: list[str] | None = None
+    end = 0
+    while True:
+        try:
+            values = next(reader, None)
+        except csv.Error as e:
+            if "unexpected end of data" in str(e):  # the file ends inside a quoted cell: a torn record
+                yield consumed[0] - end
+                return
+            raise InputError(f"not a grader output record, cannot resume ({e})", file=path,
+                             line=consumed[1]) from e
+        if values is None:
+            return
+        if not last[0].endswith(b"\n"):
+            yield consumed[0] - end  # the last record has no line end: torn
+            return
+        if header is None:
+            header = values
+            if "line" not in header:
+                raise InputError("not a grader output (no 'line' column)", file=path, line=1)
+            end = consumed[0]
+            continue
+        if not values:
+            end = consumed[0]
+            continue
+        rec: dict[str, object] = dict(zip(header, values, strict=False))
+        rec["id"] = unescape_cell(str(rec.get("id") or ""))
+        start, end = end, consumed[0]
+        try:
+            yield _done(rec, start, end)
+        except (KeyError, ValueError) as e:
+            raise InputError(f"not a grader output record, cannot resume ({e})", file=path,
+                             line=consumed[1]) from e
+
+
+def output_records(f: BinaryIO, path: Path, fmt: FileFormat) -> Iterator[_Done | int]:
+    """Each whole record of an OUTPUT opened as `f`; then the torn tail's size in bytes, if there is one."""
+    return _jsonl_records(f, path) if fmt == "jsonl" else _csv_records(f, path)
+
+
+def load_resume_state(path: Path, fmt: FileFormat, output: OutputFile | None = None) -> ResumeState:
+    """Done rows of an existing OUTPUT; cuts a torn last record off (through `output` when it is open)."""
     state = ResumeState()
     if not path.exists():
         return state
     good_end = 0
-    header: list[str] | None = None
     with path.open("rb") as f:
-        for n, raw in enumerate(f, start=1):
-            if not raw.endswith(b"\n"):
-                state.torn_bytes = len(raw)
+        for item in output_records(f, path, fmt):
+            if isinstance(item, int):
+                state.torn_bytes = item
                 break
-            text = raw.decode("utf-8", errors="replace")
-            try:
-                if fmt == "jsonl":
-                    line, row_id = _parse_jsonl(text)
-                else:
-                    values = next(csv.reader(io.StringIO(text)))
-                    if header is None:
-                        header = values
-                        if "line" not in header:
-                            raise InputError("not a grader output (no 'line' column)", file=path, line=n)
-                        good_end += len(raw)
-                        continue
-                    rec = dict(zip(header, values, strict=False))
-                    line, row_id = int(rec["line"]), (rec.get("id") or None)
-            except (ValueError, KeyError, TypeError, StopIteration, csv.Error) as e:
-                raise InputError(f"not a grader output record, cannot resume ({e})", file=path, line=n) from e
-            state.add(line, row_id)
-            good_end += len(raw)
+            good_end = item.end
+            if item.line not in state:
+                state.prior.count(item.status, item.score, item.max_score, item.line)
+            state.add(item.line, item.id)
     if state.torn_bytes:
-        os.truncate(path, good_end)
+        if output is not None:
+            output.truncate(good_end)
+        else:
+            os.truncate(path, good_end)
     return state

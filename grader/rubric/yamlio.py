@@ -13,6 +13,8 @@ from typing import Any
 import yaml
 
 from grader.errors import InputError
+from grader.textio import TextProblem, read_capped
+from grader.yamlsafe import SafeLoader
 
 
 @dataclass
@@ -30,11 +32,17 @@ def decode_utf8(raw: bytes, path: Path | str) -> str:
         raise InputError(f"not UTF-8 (bad byte 0x{raw[e.start]:02x} at offset {e.start})", file=path, line=line) from e
 
 
+# A rubric or bank file is text a person edits; anything bigger is a mistake (or a device) to refuse early.
+MAX_YAML_BYTES = 64 * 1024 * 1024
+
+
 def read_text(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        raw = read_capped(path, MAX_YAML_BYTES)
     except OSError as e:
         raise InputError(f"cannot read: {e.strerror}", file=path) from e
+    except TextProblem as e:
+        raise InputError(str(e), file=path) from e
     return decode_utf8(raw, path)
 
 
@@ -61,8 +69,10 @@ def _duplicate_keys(node: yaml.Node | None, path: Path | str) -> list[InputError
 
 
 def parse_yaml(text: str, path: Path | str) -> tuple[YamlDoc, list[InputError]]:
-    """Parse one YAML document; raises InputError on syntax errors, returns duplicate-key problems."""
-    loader = yaml.SafeLoader(text)
+    """Parse one YAML document; raises InputError on syntax errors, returns duplicate-key problems.
+
+    Aliases and non-finite numbers are refused (see grader.yamlsafe) before the tree is walked."""
+    loader = SafeLoader(text)
     try:
         # One parse gives both the node tree (for line numbers) and the data built from it.
         node = loader.get_single_node()

@@ -6,7 +6,9 @@ mode negotiation is exercised. Valid replies are generated from the schema in th
 valid for whatever rubric the client sent. Every chat request is recorded and counted.
 
 Faults: ok, ok:<score>, slow, 429, 500, timeout, disconnect, bad_body, truncated, wrong_keys, out_of_range,
-score_string, garbage, missing_criterion, echo_fake_score, logprobs, no_logprobs, refuse_logprobs.
+score_string, garbage, missing_criterion, echo_fake_score, logprobs, no_logprobs, refuse_logprobs,
+echo_headers (HTTP 401 whose error body quotes every request header, Authorization included, like a
+careless proxy), wait_long (HTTP 429 with `Retry-After: 3600`), unavailable_long (HTTP 503, same header).
 With `greedy_garbage=MARKER`, requests at temperature 0 whose answer contains MARKER get garbage (script untouched).
 """
 
@@ -125,6 +127,7 @@ class FaultServer:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 server._enter(body)
+                self.server_headers = dict(self.headers.items())
                 try:
                     server._respond(self, body)
                 except (BrokenPipeError, ConnectionResetError):
@@ -200,6 +203,15 @@ class FaultServer:
             fault = "ok"
         if fault == "429":
             h._json(429, {"error": {"message": "rate limited"}}, {"retry-after": "0"})
+        elif fault == "echo_headers":
+            headers = sorted(h.server_headers.items(), key=lambda kv: kv[0].lower() != "authorization")
+            seen = "; ".join(f"{k}: {v}" for k, v in headers)
+            h._json(401, {"error": {"message": f"invalid credentials; request headers were: {seen}",
+                                    "type": "invalid_request_error"}})
+        elif fault == "wait_long":
+            h._json(429, {"error": {"message": "quota exhausted, come back later"}}, {"retry-after": "3600"})
+        elif fault == "unavailable_long":
+            h._json(503, {"error": {"message": "maintenance"}}, {"retry-after": "3600"})
         elif fault == "500":
             h._json(500, {"error": {"message": "upstream exploded"}})
         elif fault == "timeout":
