@@ -22,9 +22,10 @@ from grader.cli.common import (
     ProviderOpt,
     RubricsOpt,
     SamplesOpt,
+    apply_pass_mark,
     build_settings,
 )
-from grader.cli.grade import MaxCharsOpt, NoFallbackOpt
+from grader.cli.grade import MaxCharsOpt, NoFallbackOpt, PassMarginOpt, PassMarkOpt
 from grader.pipeline.batch import DEFAULT_CHUNK
 from grader.pipeline.grader import DEFAULT_MAX_ANSWER_CHARS
 
@@ -127,6 +128,13 @@ def register(app: typer.Typer) -> None:
         no_cache: NoCacheOpt = False,
         no_fallback: NoFallbackOpt = False,
         max_answer_chars: MaxCharsOpt = DEFAULT_MAX_ANSWER_CHARS,
+        review_out: Annotated[
+            Path | None,
+            typer.Option("--review-out", help="Write the answers that need a person to this CSV, with an empty "
+                         "human_score column to fill in (then: grader eval/tune REVIEW.csv)."),
+        ] = None,
+        pass_mark: PassMarkOpt = None,
+        pass_margin: PassMarginOpt = None,
     ) -> None:
         """Grade every row of INPUT into OUTPUT; bad rows become error records and the run goes on.
 
@@ -146,12 +154,14 @@ def register(app: typer.Typer) -> None:
             settings.judge.fallback = False
         if concurrency is not None:
             settings.judge.concurrency = concurrency
+        apply_pass_mark(settings, pass_mark, pass_margin)
 
         from rich.console import Console
 
         from grader.pipeline.batch import BatchOptions, prepare_output, run_batch
         from grader.pipeline.batch_io import Columns
         from grader.pipeline.grader import Grader
+        from grader.pipeline.review import ReviewTally
 
         opts = BatchOptions(
             input=input_path,
@@ -168,6 +178,7 @@ def register(app: typer.Typer) -> None:
         # Fail fast on OUTPUT/INPUT problems before loading the model; run_batch checks again.
         if output.exists() and output.stat().st_size > 0 and not (resume or force):
             prepare_output(opts)
+        opts.review = ReviewTally(review_out, force=force, append=resume)
         judge_desc = grader.describe_judge()
         console.print(f"[dim]judge: {judge_desc}[/]")
         with console.status("loading the embedding model…"):
@@ -199,8 +210,12 @@ def register(app: typer.Typer) -> None:
             )
             raise
         console.print(summary_table(summary, output, judge_desc))
+        if opts.review is not None:
+            opts.review.close()
+            console.print(opts.review.summary_line())
         if summary.torn_bytes:
             console.print(f"[dim]resume: dropped a torn last record ({summary.torn_bytes} bytes) and re-graded it[/]")
         if summary_json is not None:
-            payload = {**summary.as_dict(), "input": str(input_path), "output": str(output), "judge": judge_desc}
+            payload = {**summary.as_dict(), "input": str(input_path), "output": str(output), "judge": judge_desc,
+                       "review": opts.review.as_dict() if opts.review is not None else None}
             summary_json.write_text(json.dumps(payload, indent=2) + "\n")

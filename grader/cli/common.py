@@ -56,3 +56,11 @@ def build_settings(
     }
     overrides.update(extra)
     return load_settings(overrides=overrides, config_file=config)
+
+
+def apply_pass_mark(settings: Settings, pass_mark: float | None, pass_margin: float | None) -> None:
+    """--pass-mark / --pass-margin: grades this close to the mark are flagged for review."""
+    if pass_mark is not None:
+        settings.confidence.pass_mark = pass_mark
+    if pass_margin is not None:
+        settings.confidence.pass_margin = pass_margin

@@ -20,6 +20,7 @@ from grader.models import GradeResult, Rubric
 from grader.pipeline.batch_io import OUTPUT_FIELDS, Columns, InputRow, RecordWriter, detect_format, read_rows
 from grader.pipeline.grader import Grader, check_answer
 from grader.pipeline.resume import ResumeState, load_resume_state
+from grader.pipeline.review import ReviewTally
 
 # Rows read ahead and sorted by token count before encoding: a wider window pads less (2,048 rows pad
 # ~20% fewer tokens than 512 on the benchmark file). Memory does not grow with it: each encoder batch
@@ -38,6 +39,7 @@ class BatchOptions:
     force: bool = False
     full: bool = False
     chunk_size: int = DEFAULT_CHUNK
+    review: ReviewTally | None = None  # counts flagged grades by reason; writes --review-out
 
 
 @dataclass
@@ -159,6 +161,8 @@ def result_record(row: InputRow, result: GradeResult, full: bool = False) -> dic
         ],
         "error": None,
         "warnings": result.warnings,
+        "confidence": result.confidence,
+        "review": [r.model_dump() for r in result.review],
     }
     if full:
         rec["result"] = result.model_dump(mode="json")
@@ -178,6 +182,8 @@ def error_record(row: InputRow, message: str) -> dict[str, Any]:
         "criteria": None,
         "error": message,
         "warnings": [],
+        "confidence": None,
+        "review": [],
     }
 
 
@@ -251,6 +257,11 @@ class _Run:
         if errors or todo:
             yield errors, todo
 
+    def record(self, row: InputRow, rubric: Rubric, answer: str, res: GradeResult) -> dict[str, Any]:
+        if self.opts.review is not None:
+            self.opts.review.add(row, rubric, res)
+        return result_record(row, res, self.opts.full)
+
     def emit(self, writer: RecordWriter, records: list[tuple[dict[str, Any], GradeResult | None]]) -> None:
         writer.write([r for r, _ in records])
         for rec, res in records:
@@ -266,14 +277,15 @@ class _Run:
             for group in self.grader.grade_offline_batches([(rub, ans) for _, rub, ans in todo]):
                 records = []
                 for i, res in sorted(group, key=lambda g: pending[g[0]][0].line):
-                    records.append((result_record(pending.pop(i)[0], res, self.opts.full), res))
+                    row, rub, ans = pending.pop(i)
+                    records.append((self.record(row, rub, ans, res), res))
                 self.emit(writer, records)
         except Exception:
             # One row the scorer cannot handle must not sink the window: grade what is left one by one.
             for row, rub, ans in pending.values():
                 try:
                     res = self.grader._grade_pairs_offline([(rub, ans)])[0]
-                    rec: tuple[dict[str, Any], GradeResult | None] = (result_record(row, res, self.opts.full), res)
+                    rec: tuple[dict[str, Any], GradeResult | None] = (self.record(row, rub, ans, res), res)
                 except Exception as e:
                     rec = (error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)
                 self.emit(writer, [rec])
@@ -300,7 +312,7 @@ class _Run:
             except Exception as e:  # the judge should not raise; if it does, the row still gets a record
                 self.emit(writer, [(error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)])
                 return
-            self.emit(writer, [(result_record(row, res, self.opts.full), res)])
+            self.emit(writer, [(self.record(row, rub, ans, res), res)])
 
         for errors, todo in self.chunks(state):
             if errors:

@@ -40,6 +40,8 @@ OUTPUT_FIELDS = [
     "criteria",
     "error",
     "warnings",
+    "confidence",
+    "review",
 ]
 
 

@@ -1,0 +1,225 @@
+"""Selective grading: fit the confidence model, cross-validate it by question, and measure risk against coverage.
+
+- `fit_confidence` fits grader/pipeline/confidence.py's model from held-out grades: a ridge regression of
+  |grader - human| on the grade's features, the disagreement margin (90th percentile of the offline scorer's
+  held-out error), the off-topic cut (1st percentile of topicality) and the `uncertain` threshold: the expected
+  error above which, together with the other reasons, `review_share` of the answers go to review.
+- `cv_selective` is the honest figure on the data it is fitted on: per held-out question, the calibration and
+  the confidence model are both refitted without it (the confidence model on inner out-of-fold residuals).
+- `risk_coverage` turns per-answer (human, grader, confidence, reasons) into the table `grader eval` prints.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from grader.evaluation.metrics import mae, qwk
+from grader.pipeline.confidence import (
+    CANDIDATE_FEATURES,
+    ConfidenceModel,
+    confidence_value,
+    count_reasons,
+    features,
+    model_reasons,
+)
+
+if TYPE_CHECKING:
+    from grader.evaluation.runner import ItemOutcome
+    from grader.evaluation.tune import Candidate, FloatArray, Tuner
+
+DEFAULT_REVIEW_SHARE = 0.2
+ERROR_ALPHA = 10.0
+DISAGREEMENT_QUANTILE = 0.9
+OFFTOPIC_QUANTILE = 0.01
+COVERAGES = (0.5, 0.8, 1.0)
+
+
+# -- fitting ---------------------------------------------------------------------------------------------
+def row_features(item: ItemOutcome, score: float, emb: float | None, judge: float | None, top: float) -> dict[str, float]:
+    return features(item.signals, score, emb, judge, item.judge_spread, top)
+
+
+def fit_confidence(
+    feats: Sequence[dict[str, float]],
+    final_err: FloatArray,
+    emb_err: FloatArray,
+    facts: Sequence[bool],
+    has_judge: Sequence[bool],
+    review_share: float,
+    provenance: dict[str, Any] | None = None,
+) -> ConfidenceModel:
+    """The confidence model from held-out errors (fractions of max_score); see the module doc."""
+    from grader.evaluation.tune import _ridge
+
+    n = len(feats)
+    names = [f for f in CANDIDATE_FEATURES if np.std([r.get(f, 0.0) for r in feats]) > 1e-9]
+    x = np.array([[r.get(f, 0.0) for f in names] for r in feats], dtype=np.float64).reshape(n, len(names))
+    mean, scale, coef, intercept = _ridge(x, np.asarray(final_err, dtype=np.float64), ERROR_ALPHA)
+    disagreement = float(np.quantile(emb_err, DISAGREEMENT_QUANTILE)) if n else 1.0
+    topic = [r["topicality"] for r in feats if "topicality" in r]
+    offtopic = float(np.quantile(topic, OFFTOPIC_QUANTILE)) if topic else -1.0
+    model = ConfidenceModel(
+        features=names, mean=mean.tolist(), scale=scale.tolist(), coefficients=coef.tolist(), intercept=intercept,
+        threshold=math.inf, review_share=review_share, disagreement=disagreement, offtopic=offtopic,
+        provenance=provenance or {},
+    )
+    expected = np.array([model.expected_error(r) for r in feats])
+    gap = np.array([r.get("judge_gap", 0.0) for r in feats])
+    topicality = np.array([r.get("topicality", math.inf) for r in feats])
+    flagged = np.asarray(facts, dtype=bool) | (np.asarray(has_judge, dtype=bool) & (gap > disagreement))
+    flagged |= topicality < offtopic
+    model.threshold = _threshold(expected, flagged, review_share)
+    return model
+
+
+def _threshold(expected: FloatArray, flagged: np.ndarray, share: float) -> float:
+    """The expected error above which the remaining answers go to review, so that `share` of all go."""
+    want = round(share * expected.size) - int(flagged.sum())
+    rest = np.sort(expected[~flagged])[::-1]
+    if want <= 0 or rest.size == 0:
+        return float(expected.max()) if expected.size else 1.0
+    if want >= rest.size:
+        return -1.0
+    return float(rest[want])
+
+
+def assess_row(
+    model: ConfidenceModel, item: ItemOutcome, score: float, emb: float | None, judge: float | None, top: float
+) -> tuple[float, list[str]]:
+    """(confidence, reason codes) of one eval answer, as the pipeline's assess() computes them."""
+    feats = row_features(item, score, emb, judge, top)
+    err = model.expected_error(feats)
+    codes = list(item.review_facts) + [r.code for r in model_reasons(model, item.signals, emb, judge, err, top)]
+    return confidence_value(err, sum(1 for c in codes if c != "uncertain")), codes
+
+
+class SelectiveCV(BaseModel):
+    embedding: list[float]
+    combined: list[float]
+    confidence: list[float]
+    review: list[list[str]]
+
+
+def cv_selective(
+    tuner: Tuner, cand: Candidate, items: Sequence[ItemOutcome], review_share: float, inner_k: int = 5
+) -> SelectiveCV:
+    """Held-out embedding, final score, confidence and reasons per answer; folds as the tuner's (by question).
+
+    For each held-out question the calibration is refitted on the other questions, and the confidence model is
+    fitted on *their* inner out-of-fold residuals, so no figure uses the held-out answers' grades."""
+    from grader.evaluation.tune import _predict_fraction, grouped_folds
+
+    n, top = len(items), tuner.top
+    emb_out, comb_out, conf_out = np.empty(n), np.empty(n), np.empty(n)
+    codes_out: list[list[str]] = [[] for _ in range(n)]
+    judge = tuner.judge.get(cand.prompt) if cand.prompt is not None else None
+    for test in grouped_folds(tuner.groups, tuner.folds, tuner.seed):
+        train = np.setdiff1d(np.arange(n), test)
+        emb_tr = tuner._cv_embedding(cand.recipe, train, inner_k)
+        comb_tr = tuner.combined(cand, train, emb_tr)
+        model = fit_confidence(
+            [row_features(items[i], c, e, _j(judge, i), top) for i, c, e in zip(train, comb_tr, emb_tr, strict=True)],
+            np.abs(comb_tr - tuner.human[train]) / top,
+            np.abs(emb_tr - tuner.human[train]) / top,
+            [bool(items[i].review_facts) for i in train],
+            [_j(judge, i) is not None for i in train],
+            review_share,
+        )
+        emb_te = top * _predict_fraction(tuner.sig, cand.recipe, train, test, tuner.y_frac)
+        comb_te = tuner.combined(cand, test, emb_te)
+        emb_out[test], comb_out[test] = emb_te, comb_te
+        for i, c, e in zip(test, comb_te, emb_te, strict=True):
+            conf_out[i], codes_out[i] = assess_row(model, items[i], float(c), float(e), _j(judge, i), top)
+    return SelectiveCV(embedding=emb_out.tolist(), combined=comb_out.tolist(), confidence=conf_out.tolist(),
+                       review=codes_out)
+
+
+def _j(judge: FloatArray | None, i: int) -> float | None:
+    if judge is None or math.isnan(judge[i]):
+        return None
+    return float(judge[i])
+
+
+# -- measuring -------------------------------------------------------------------------------------------
+class CoverageRow(BaseModel):
+    coverage: float = Field(description="Share of answers kept, most confident first.")
+    n: int
+    qwk: float | None
+    mae: float
+
+
+class Selective(BaseModel):
+    """Risk against coverage for one run, and what the review flags buy."""
+
+    n: int
+    rows: list[CoverageRow]
+    flagged: int
+    share_flagged: float
+    mae_all: float
+    mae_flagged: float | None
+    mae_unflagged: float | None
+    reasons: dict[str, int] = Field(default_factory=dict)
+    curve: list[tuple[float, float]] = Field(default_factory=list, description="(coverage, MAE) for the plot.")
+
+    @property
+    def ratio(self) -> float | None:
+        """MAE of the unflagged answers over the MAE of all (below 1: the flags catch the big errors)."""
+        if self.mae_unflagged is None or self.mae_all <= 0:
+            return None
+        return self.mae_unflagged / self.mae_all
+
+
+def risk_coverage(
+    human: Sequence[float], grader: Sequence[float], confidence: Sequence[float], review: Sequence[Sequence[str]],
+    max_score: float, coverages: Sequence[float] = COVERAGES,
+) -> Selective | None:
+    """The risk-coverage table: agreement on the most confident shares, and flagged versus unflagged error."""
+    n = len(human)
+    if n == 0:
+        return None
+    h, g, c = (np.asarray(v, dtype=np.float64) for v in (human, grader, confidence))
+    order = np.argsort(-c, kind="stable")
+    rows = []
+    for cov in coverages:
+        k = max(1, math.ceil(cov * n))
+        keep = order[:k]
+        q = qwk(h[keep], g[keep], max_score)
+        rows.append(CoverageRow(coverage=cov, n=k, qwk=q if math.isfinite(q) else None, mae=mae(h[keep], g[keep])))
+    flagged = np.array([bool(r) for r in review])
+    err = np.abs(h - g)
+    curve = [(round(k / n, 4), float(err[order[:k]].mean())) for k in sorted({max(1, round(n * s / 20)) for s in range(1, 21)})]
+    return Selective(
+        n=n, rows=rows, flagged=int(flagged.sum()), share_flagged=float(flagged.mean()), mae_all=float(err.mean()),
+        mae_flagged=float(err[flagged].mean()) if flagged.any() else None,
+        mae_unflagged=float(err[~flagged].mean()) if (~flagged).any() else None,
+        reasons=count_reasons(review), curve=curve,
+    )
+
+
+def selective_of_items(items: Sequence[ItemOutcome], max_score: float) -> Selective | None:
+    scored = [it for it in items if it.combined is not None and it.confidence is not None]
+    return risk_coverage([it.human for it in scored], [it.combined for it in scored],  # type: ignore[misc]
+                         [it.confidence for it in scored], [it.review for it in scored], max_score)  # type: ignore[misc]
+
+
+def render_selective(label: str, s: Selective, max_score: float) -> str:
+    """The table `grader eval` prints under the agreement figures."""
+    from grader.evaluation.report import text_table
+
+    header = ["most confident", "n", "QWK", "MAE"]
+    body = [[f"{r.coverage:.0%}", str(r.n), "–" if r.qwk is None else f"{r.qwk:.3f}", f"{r.mae:.3f}"] for r in s.rows]
+    lines = [f"selective grading — {label}: risk against coverage (answers ranked by confidence)",
+             text_table(header, body)]
+    flag = f"flagged for review: {s.flagged} of {s.n} ({s.share_flagged:.0%})"
+    if s.mae_flagged is not None and s.mae_unflagged is not None:
+        flag += (f"; MAE flagged {s.mae_flagged:.3f} vs unflagged {s.mae_unflagged:.3f} (all {s.mae_all:.3f}; "
+                 f"unflagged/all = {s.ratio:.2f})")
+    lines.append(flag)
+    if s.reasons:
+        lines.append("reasons: " + ", ".join(f"{k} {v}" for k, v in s.reasons.items()))
+    return "\n".join(lines)
