@@ -1,9 +1,11 @@
 """Selective grading: fit the confidence model, cross-validate it by question, and measure risk against coverage.
 
-- `fit_confidence` fits grader/pipeline/confidence.py's model from held-out grades: a ridge regression of
-  |grader - human| on the grade's features, the disagreement margin (90th percentile of the offline scorer's
-  held-out error), the off-topic cut (1st percentile of topicality) and the `uncertain` threshold: the expected
-  error above which, together with the other reasons, `review_share` of the answers go to review.
+- `fit_confidence` fits grader/pipeline/confidence.py's model from held-out grades: boosted depth-2 regression
+  trees predicting |grader - human| from the grade's score and signals (scikit-learn's GradientBoostingRegressor,
+  stored as plain arrays), the disagreement margin (90th percentile of the offline scorer's held-out error), the
+  off-topic cut (1st percentile of topicality) and the `uncertain` threshold: the expected error above which,
+  together with the other reasons, `review_share` of the answers go to review. The threshold is set on
+  out-of-fold predictions (inner folds by question), since trees predict their own training rows too well.
 - `cv_selective` is the honest figure on the data it is fitted on: per held-out question, the calibration and
   the confidence model are both refitted without it (the confidence model on inner out-of-fold residuals).
 - `risk_coverage` turns per-answer (human, grader, confidence, reasons) into the table `grader eval` prints.
@@ -20,8 +22,9 @@ from pydantic import BaseModel, Field
 
 from grader.evaluation.metrics import mae, qwk
 from grader.pipeline.confidence import (
-    CANDIDATE_FEATURES,
+    GRADE_FEATURES,
     ConfidenceModel,
+    Tree,
     confidence_value,
     count_reasons,
     features,
@@ -33,7 +36,11 @@ if TYPE_CHECKING:
     from grader.evaluation.tune import Candidate, FloatArray, Tuner
 
 DEFAULT_REVIEW_SHARE = 0.2
-ERROR_ALPHA = 10.0
+TREES = 60
+TREE_DEPTH = 2
+LEARNING_RATE = 0.1
+MIN_LEAF = 10
+THRESHOLD_FOLDS = 5
 DISAGREEMENT_QUANTILE = 0.9
 OFFTOPIC_QUANTILE = 0.01
 COVERAGES = (0.5, 0.8, 1.0)
@@ -51,30 +58,55 @@ def fit_confidence(
     facts: Sequence[bool],
     has_judge: Sequence[bool],
     review_share: float,
+    groups: Sequence[str] | None = None,
     provenance: dict[str, Any] | None = None,
 ) -> ConfidenceModel:
     """The confidence model from held-out errors (fractions of max_score); see the module doc."""
-    from grader.evaluation.tune import _ridge
+    from grader.evaluation.tune import grouped_folds
 
     n = len(feats)
-    names = [f for f in CANDIDATE_FEATURES if np.std([r.get(f, 0.0) for r in feats]) > 1e-9]
+    signal_names = sorted(set.intersection(*(set(r) for r in feats)) - set(GRADE_FEATURES)) if n else []
+    names = [f for f in [*GRADE_FEATURES, *signal_names] if np.std([r.get(f, 0.0) for r in feats]) > 1e-9]
     x = np.array([[r.get(f, 0.0) for f in names] for r in feats], dtype=np.float64).reshape(n, len(names))
-    mean, scale, coef, intercept = _ridge(x, np.asarray(final_err, dtype=np.float64), ERROR_ALPHA)
+    y = np.asarray(final_err, dtype=np.float64)
     disagreement = float(np.quantile(emb_err, DISAGREEMENT_QUANTILE)) if n else 1.0
     topic = [r["topicality"] for r in feats if "topicality" in r]
     offtopic = float(np.quantile(topic, OFFTOPIC_QUANTILE)) if topic else -1.0
-    model = ConfidenceModel(
-        features=names, mean=mean.tolist(), scale=scale.tolist(), coefficients=coef.tolist(), intercept=intercept,
-        threshold=math.inf, review_share=review_share, disagreement=disagreement, offtopic=offtopic,
-        provenance=provenance or {},
-    )
+    model = _boosted(x, y, names)
+    model = model.model_copy(update={"review_share": review_share, "disagreement": disagreement,
+                                     "offtopic": offtopic, "provenance": provenance or {}})
+    # Out-of-fold expected errors for the threshold: a tree ensemble is too sure about its own training rows.
     expected = np.array([model.expected_error(r) for r in feats])
+    if groups is not None and len(set(groups)) >= 2 and THRESHOLD_FOLDS:
+        for test in grouped_folds(groups, THRESHOLD_FOLDS):
+            train = np.setdiff1d(np.arange(n), test)
+            inner = _boosted(x[train], y[train], names)
+            expected[test] = [inner.expected_error(feats[i]) for i in test]
     gap = np.array([r.get("judge_gap", 0.0) for r in feats])
     topicality = np.array([r.get("topicality", math.inf) for r in feats])
     flagged = np.asarray(facts, dtype=bool) | (np.asarray(has_judge, dtype=bool) & (gap > disagreement))
     flagged |= topicality < offtopic
     model.threshold = _threshold(expected, flagged, review_share)
     return model
+
+
+def _boosted(x: FloatArray, y: FloatArray, names: list[str]) -> ConfidenceModel:
+    """Gradient-boosted depth-2 trees on |error|, copied out of scikit-learn into plain arrays."""
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    base = float(y.mean()) if y.size else 0.0
+    trees: list[Tree] = []
+    if y.size >= 2 * MIN_LEAF and x.shape[1]:
+        gb = GradientBoostingRegressor(n_estimators=TREES, max_depth=TREE_DEPTH, learning_rate=LEARNING_RATE,
+                                       min_samples_leaf=MIN_LEAF, random_state=0).fit(x, y)
+        base = float(gb.init_.constant_.ravel()[0])
+        for est in gb.estimators_[:, 0]:
+            t = est.tree_
+            trees.append(Tree(feature=[int(f) for f in t.feature], threshold=[float(v) for v in t.threshold],
+                              left=[int(v) for v in t.children_left], right=[int(v) for v in t.children_right],
+                              value=[float(v) for v in t.value.ravel()]))
+    return ConfidenceModel(features=names, base=base, learning_rate=LEARNING_RATE, trees=trees, threshold=1.0,
+                           review_share=0.0, disagreement=1.0, offtopic=-1.0)
 
 
 def _threshold(expected: FloatArray, flagged: np.ndarray, share: float) -> float:
@@ -129,6 +161,7 @@ def cv_selective(
             [bool(items[i].review_facts) for i in train],
             [_j(judge, i) is not None for i in train],
             review_share,
+            groups=[tuner.groups[i] for i in train],
         )
         emb_te = top * _predict_fraction(tuner.sig, cand.recipe, train, test, tuner.y_frac)
         comb_te = tuner.combined(cand, test, emb_te)

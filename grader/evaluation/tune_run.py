@@ -253,6 +253,7 @@ def fit_review(
         [bool(it.review_facts) for it in items],
         [j is not None for j in jud],
         review_share,
+        groups=tuner.groups,
         provenance={
             "by": "grader tune --review-share",
             "at": stamp(),

@@ -11,9 +11,9 @@ Two parts:
   reference and to the question, is below what nearly every graded answer had); and `uncertain` (the expected
   error is above `threshold`, the quantile that sends the target share of answers to review).
 - **Confidence** in 0..1: 1 - expected error / (max_score / 2), halved for every other review reason. The
-  expected error is a ridge regression of |grader - human| on the grade's signals, fitted by `grader tune` on
-  held-out (out-of-fold) residuals; the model is a JSON file with its provenance (grader/data/confidence.json,
-  or `confidence.model` in a config).
+  expected error is a small boosted ensemble of depth-2 regression trees predicting |grader - human| from the
+  grade's score and signals, fitted by `grader tune` on held-out (out-of-fold) errors; the model is a JSON file
+  with its provenance (grader/data/confidence.json, or `confidence.model` in a config).
 """
 
 from __future__ import annotations
@@ -34,20 +34,9 @@ from grader.paths import PACKAGE_DIR
 FACT_CODES = ("judge-failed", "manipulation", "truncated", "contradicted-offline", "judge-spread")
 MODEL_CODES = ("disagreement", "off-topic", "uncertain")
 ALL_CODES = (*FACT_CODES, *MODEL_CODES, "pass-mark")
-# The signals the error model may use when they exist; missing ones (older or newer scorers) count as 0.
-CANDIDATE_FEATURES: tuple[str, ...] = (
-    "score",
-    "score_mid",
-    "judge_gap",
-    "judge_spread",
-    "topicality",
-    "cos_ref_qd",
-    "crit_recall_qd",
-    "coverage_qd_min",
-    "crit_recall_qd_min",
-    "lex_recall_qd",
-    "log_len_ratio",
-)
+# Features of the grade itself; the error model also uses every signal the scorer computes (by name, so a
+# newer scorer's signals are picked up by the next fit, and a signal missing at prediction time counts as 0).
+GRADE_FEATURES: tuple[str, ...] = ("score", "score_mid", "judge_gap", "judge_spread")
 # The encoder reads at most this many word pieces of an answer (all-MiniLM-L6-v2: 256); an English word is
 # about 1.3 pieces, so a longer answer's offline score saw only its start.
 ENCODER_PIECES = 256
@@ -59,15 +48,31 @@ def default_confidence_path() -> Path:
     return PACKAGE_DIR / "data" / "confidence.json"
 
 
+class Tree(BaseModel):
+    """One regression tree in arrays (as scikit-learn stores it): node i splits on features[feature[i]] at
+    threshold[i] (<= goes left); a leaf has left[i] == -1 and predicts value[i]."""
+
+    feature: list[int]
+    threshold: list[float]
+    left: list[int]
+    right: list[int]
+    value: list[float]
+
+    def predict(self, x: Sequence[float]) -> float:
+        i = 0
+        while self.left[i] != -1:
+            i = self.left[i] if x[self.feature[i]] <= self.threshold[i] else self.right[i]
+        return self.value[i]
+
+
 class ConfidenceModel(BaseModel):
     """A fitted error model and the review thresholds, as written by `grader tune`."""
 
     schema_version: Literal[1] = 1
     features: list[str]
-    mean: list[float]
-    scale: list[float]
-    coefficients: list[float]
-    intercept: float = Field(description="Expected |error| as a fraction of max_score at the feature means.")
+    base: float = Field(description="Expected |error| (fraction of max_score) before the trees.")
+    learning_rate: float = 0.1
+    trees: list[Tree] = Field(default_factory=list)
     threshold: float = Field(description="Expected error (fraction of max_score) above which: 'uncertain'.")
     review_share: float = Field(description="The share of answers the thresholds were fitted to send to review.")
     disagreement: float = Field(description="Judge-vs-offline gap (fraction of max_score) that counts as disagreement.")
@@ -76,11 +81,8 @@ class ConfidenceModel(BaseModel):
 
     def expected_error(self, features: Mapping[str, float]) -> float:
         """Predicted |grader - human| as a fraction of max_score (never below 0)."""
-        z = sum(
-            c * (features.get(f, 0.0) - m) / s
-            for f, m, s, c in zip(self.features, self.mean, self.scale, self.coefficients, strict=True)
-        )
-        return max(0.0, self.intercept + z)
+        x = [features.get(f, 0.0) for f in self.features]
+        return max(0.0, self.base + self.learning_rate * sum(t.predict(x) for t in self.trees))
 
     @classmethod
     def load(cls, path: str | Path) -> ConfidenceModel:
