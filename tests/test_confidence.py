@@ -11,7 +11,7 @@ from servers.fault_server import FaultServer
 
 from grader.config import ConfidenceSettings, load_settings
 from grader.evaluation.selective import _threshold, fit_confidence, risk_coverage
-from grader.models import CriterionCoverage, EmbeddingResult, GradeResult, JudgeResult
+from grader.models import CriterionCoverage, EmbeddingResult, GradeResult
 from grader.pipeline.confidence import ConfidenceModel, assess, confidence_value, fact_reasons, load_model
 from grader.pipeline.grader import Grader
 
@@ -161,3 +161,25 @@ def test_shipped_model_is_fitted_and_loads() -> None:
     m = load_model(None)
     assert m.trees and m.features and 0 < m.review_share < 1
     assert m.provenance.get("data_sha256") and m.provenance.get("cv")
+
+
+def test_report_plots_the_risk_coverage_curve(tmp_path: Path) -> None:
+    from grader.evaluation.report import write_report
+    from grader.evaluation.runner import ItemOutcome, RunResult
+    from grader.evaluation.summary import summarise
+
+    rng = np.random.default_rng(1)
+    items = []
+    for i in range(80):
+        h = float(rng.integers(0, 6))
+        wrong = i % 5 == 0  # every fifth answer is far off, and the grader is unsure of exactly those
+        g = float(np.clip(h + (3.0 if wrong else rng.normal(0, 0.3)), 0, 5))
+        items.append(ItemOutcome(index=i, question_id=f"q{i % 4}", human=h, combined=g, embedding=g, status="graded",
+                                 confidence=0.2 if wrong else 0.9, review=["uncertain"] if wrong else []))
+    runs = [RunResult(label="offline", items=items, judge="none", elapsed_s=0.1)]
+    summary = summarise("set.jsonl", runs, 80, 4, 5.0, resamples=20)
+    s = summary.runs[0].selective
+    assert s is not None and s.flagged == 16 and s.rows[1].mae < s.rows[2].mae
+    html = write_report(summary, runs, tmp_path / "rep").read_text()
+    assert '<img src="risk_coverage.png"' in html and "Selective grading: offline" in html
+    assert (tmp_path / "rep" / "risk_coverage.png").read_bytes()[:4] == b"\x89PNG"
