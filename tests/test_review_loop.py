@@ -83,3 +83,21 @@ def test_batch_review_csv_round_trip(tmp_path: Path, seed_rubrics_dir: Path) -> 
     again = run_cli("batch", src, "-o", tmp_path / "out2.jsonl", "--judge", "none", "--rubrics", seed_rubrics_dir,
                     "--no-progress", "--review-out", review)
     assert again.code == 2 and "review file exists" in again.err  # a filled-in review file is never overwritten
+
+
+def test_eval_cv_prints_cross_validated_risk_coverage(tmp_path: Path, mohler_dev_path: Path) -> None:
+    keep = {"1.1", "1.2", "2.1", "3.3", "4.2", "5.4", "7.1", "9.2"}
+    lines = [x for x in mohler_dev_path.read_text().splitlines() if x.strip() and json.loads(x)["question_id"] in keep]
+    data = tmp_path / "mohler8.jsonl"
+    data.write_text("\n".join(lines) + "\n")
+    res = run_cli("eval", data, "--judge", "none", "--cv", "--resamples", "20", "--review-share", "0.25")
+    assert res.code == 0, res.err
+    assert "selective grading — default (CV): risk against coverage" in res.out
+    block = res.out.split("selective grading — default (CV)")[1]
+    assert "50%" in block and "80%" in block and "100%" in block and "MAE flagged" in block
+    js = run_cli("eval", data, "--judge", "none", "--cv", "--resamples", "20", "--review-share", "0.25", "--json")
+    sel = json.loads(js.out)["configs"]["default (CV)"]["selective"]
+    assert sel["n"] == len(lines) and [r["coverage"] for r in sel["rows"]] == [0.5, 0.8, 1.0]
+    # Thresholds fitted on the other questions send about the asked-for share of the held-out ones to review.
+    assert 0.15 <= sel["share_flagged"] <= 0.35
+    assert sel["mae_flagged"] > sel["mae_unflagged"]
