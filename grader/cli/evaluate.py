@@ -126,6 +126,11 @@ def register(app: typer.Typer) -> None:
         if ds.errors:
             notes.append(f"{len(ds.errors)} bad row(s) of the file were skipped (see the warnings).")
         notes += ds.notes
+        from grader.evaluation.selective import in_sample_note
+
+        conf_note = in_sample_note(dataset, settings.confidence.model)
+        if conf_note:
+            notes.append(conf_note)
         questions = len({i.group for i in ds.items})
         summary = summarise(
             str(dataset), runs, len(ds.items), questions, ds.max_score, unit=by, resamples=resamples, seed=seed,  # type: ignore[arg-type]

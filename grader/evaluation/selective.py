@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -251,8 +252,20 @@ def render_selective(label: str, s: Selective, max_score: float) -> str:
     flag = f"flagged for review: {s.flagged} of {s.n} ({s.share_flagged:.0%})"
     if s.mae_flagged is not None and s.mae_unflagged is not None:
         flag += (f"; MAE flagged {s.mae_flagged:.3f} vs unflagged {s.mae_unflagged:.3f} (all {s.mae_all:.3f}; "
-                 f"unflagged/all = {s.ratio:.2f})")
+                 f"unflagged/all = {s.ratio:.3f})")
     lines.append(flag)
     if s.reasons:
         lines.append("reasons: " + ", ".join(f"{k} {v}" for k, v in s.reasons.items()))
     return "\n".join(lines)
+
+
+def in_sample_note(dataset: Path, model_path: Path | None) -> str | None:
+    """A note when the confidence model was fitted on this very file: its review flags are then in-sample."""
+    from grader.embedding.calibration import sha256_file
+    from grader.pipeline.confidence import load_model
+
+    sha = load_model(str(model_path) if model_path is not None else None).provenance.get("data_sha256")
+    if not sha or not dataset.is_file() or sha256_file(dataset) != sha:
+        return None
+    return ("the confidence model was fitted on this very data set, so the in-sample selective-grading figures "
+            "overstate what the review flags catch; the '(CV)' run (--cv) refits it per held-out question.")

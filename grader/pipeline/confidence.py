@@ -199,8 +199,8 @@ def model_reasons(
         out.append(ReviewReason(code="off-topic", message=f"The answer is far from the reference and the question "
                                 f"(similarity {topic:.2f}, below {model.offtopic:.2f}: unlike the answers seen)."))
     if expected_error > model.threshold:
-        out.append(ReviewReason(code="uncertain", message=f"Expected error {expected_error * top:.1f} points, "
-                                f"above the review threshold {model.threshold * top:.1f}."))
+        out.append(ReviewReason(code="uncertain", message=f"Expected error {expected_error * top:.2f} points, "
+                                f"above the review threshold {model.threshold * top:.2f}."))
     return out
 
 
