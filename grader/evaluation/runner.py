@@ -263,7 +263,7 @@ def cross_validated(
     if review_share is None:
         cm = settings.confidence.model
         review_share = load_model(str(cm) if cm is not None else None).review_share
-    cv = cv_selective(tuner, tuner.base, scored, review_share)
+    cv = cv_selective(tuner, tuner.base, scored, review_share, settings=settings.confidence)
     items = [
         it.model_copy(update={"embedding": e, "combined": c, "confidence": conf, "review": codes})
         for it, e, c, conf, codes in zip(scored, cv.embedding, cv.combined, cv.confidence, cv.review, strict=True)

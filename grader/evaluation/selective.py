@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from grader.config import ConfidenceSettings
 from grader.evaluation.metrics import mae, qwk
 from grader.pipeline.confidence import (
     GRADE_FEATURES,
@@ -30,6 +31,7 @@ from grader.pipeline.confidence import (
     count_reasons,
     features,
     model_reasons,
+    pass_mark_reason,
 )
 
 if TYPE_CHECKING:
@@ -122,12 +124,15 @@ def _threshold(expected: FloatArray, flagged: np.ndarray, share: float) -> float
 
 
 def assess_row(
-    model: ConfidenceModel, item: ItemOutcome, score: float, emb: float | None, judge: float | None, top: float
+    model: ConfidenceModel, item: ItemOutcome, score: float, emb: float | None, judge: float | None, top: float,
+    settings: ConfidenceSettings | None = None,
 ) -> tuple[float, list[str]]:
     """(confidence, reason codes) of one eval answer, as the pipeline's assess() computes them."""
     feats = row_features(item, score, emb, judge, top)
     err = model.expected_error(feats)
     codes = list(item.review_facts) + [r.code for r in model_reasons(model, item.signals, emb, judge, err, top)]
+    if settings is not None and pass_mark_reason(score, settings) is not None:
+        codes.append("pass-mark")
     return confidence_value(err, sum(1 for c in codes if c != "uncertain")), codes
 
 
@@ -139,7 +144,8 @@ class SelectiveCV(BaseModel):
 
 
 def cv_selective(
-    tuner: Tuner, cand: Candidate, items: Sequence[ItemOutcome], review_share: float, inner_k: int = 5
+    tuner: Tuner, cand: Candidate, items: Sequence[ItemOutcome], review_share: float, inner_k: int = 5,
+    settings: ConfidenceSettings | None = None,
 ) -> SelectiveCV:
     """Held-out embedding, final score, confidence and reasons per answer; folds as the tuner's (by question).
 
@@ -168,7 +174,7 @@ def cv_selective(
         comb_te = tuner.combined(cand, test, emb_te)
         emb_out[test], comb_out[test] = emb_te, comb_te
         for i, c, e in zip(test, comb_te, emb_te, strict=True):
-            conf_out[i], codes_out[i] = assess_row(model, items[i], float(c), float(e), _j(judge, i), top)
+            conf_out[i], codes_out[i] = assess_row(model, items[i], float(c), float(e), _j(judge, i), top, settings)
     return SelectiveCV(embedding=emb_out.tolist(), combined=comb_out.tolist(), confidence=conf_out.tolist(),
                        review=codes_out)
 
