@@ -178,6 +178,8 @@ def register(app: typer.Typer) -> None:
         # Fail fast on OUTPUT/INPUT problems before loading the model; run_batch checks again.
         if output.exists() and output.stat().st_size > 0 and not (resume or force):
             prepare_output(opts)
+        if review_out is not None and review_out.resolve() in (output.resolve(), input_path.resolve()):
+            raise typer.BadParameter("--review-out must be a file of its own, not INPUT or OUTPUT")
         opts.review = ReviewTally(review_out, force=force, append=resume)
         judge_desc = grader.describe_judge()
         console.print(f"[dim]judge: {judge_desc}[/]")

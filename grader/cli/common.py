@@ -28,6 +28,11 @@ NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or wri
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
+def review_share_option(help: str) -> Any:
+    """--review-share S (0..1): eval and tune say different things about it, so the help is the caller's."""
+    return typer.Option("--review-share", min=0.0, max=1.0, help=help)
+
+
 def build_settings(
     config: Path | None = None,
     judge: str | None = None,

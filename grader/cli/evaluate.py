@@ -20,6 +20,7 @@ from grader.cli.common import (
     ProviderOpt,
     RubricsOpt,
     SamplesOpt,
+    review_share_option,
 )
 
 ConfigsOpt = Annotated[
@@ -64,12 +65,9 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 20261126,
         by: Annotated[str, typer.Option("--by", help="Bootstrap unit: question (cluster) or item.")] = "question",
         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report or items file.")] = False,
-        review_share: Annotated[
-            float | None,
-            typer.Option("--review-share", min=0.0, max=1.0,
-                         help="With --cv: the share of answers the refitted confidence model sends to review "
-                         "(default: the configured model's)."),
-        ] = None,
+        review_share: Annotated[float | None, review_share_option(
+            "With --cv: the share of answers the refitted confidence model sends to review (default: the "
+            "configured model's).")] = None,
         cv: Annotated[
             bool,
             typer.Option(

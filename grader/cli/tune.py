@@ -17,6 +17,7 @@ from grader.cli.common import (
     NoCacheOpt,
     ProviderOpt,
     RubricsOpt,
+    review_share_option,
 )
 
 PromptsOpt = Annotated[
@@ -45,12 +46,9 @@ def register(app: typer.Typer) -> None:
         mapping: Annotated[list[str] | None, typer.Option("--map", help="CSV column mapping FIELD=COLUMN.")] = None,
         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output config/calibration.")] = False,
         json_out: JsonOpt = False,
-        review_share: Annotated[
-            float | None,
-            typer.Option("--review-share", min=0.0, max=1.0,
-                         help="Also fit the confidence model so that this share of answers goes to review; "
-                         "written beside the config as NAME.confidence.json."),
-        ] = None,
+        review_share: Annotated[float | None, review_share_option(
+            "Also fit the confidence model so that this share of answers goes to review; written beside the "
+            "config as NAME.confidence.json.")] = None,
     ) -> None:
         """Fit the combination weights and calibration with question-grouped cross-validation.
 
