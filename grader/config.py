@@ -101,11 +101,31 @@ class CombineSettings(BaseModel):
     embedding_weight: float = Field(default=0.3, ge=0, le=1000)
     judge_weight: float = Field(default=0.7, ge=0, le=1000)
 
+    band: float = Field(
+        default=0.1, ge=0, le=1,
+        description="The most the embedding may move a judged score, as a fraction of max_score, scaled by the "
+        "weight of the points the judge left open (partial or unjudged); `grader tune` fits it.",
+    )
+
     @model_validator(mode="after")
     def _some_weight(self) -> CombineSettings:
         if self.embedding_weight + self.judge_weight <= 0:
             raise ValueError("embedding_weight and judge_weight cannot both be 0")
         return self
+
+
+class ConfidenceSettings(BaseModel):
+    """How sure a grade is and when it goes to a person (see grader/pipeline/confidence.py)."""
+
+    model_config = _STRICT
+
+    model: Path | None = Field(default=None, description="Confidence model JSON; default: the shipped one.")
+    pass_mark: float | None = Field(default=None, ge=0, description="Flag scores near this mark for review.")
+    pass_margin: float = Field(default=0.5, ge=0, description="Within this many points of pass_mark: flagged.")
+    spread_at: float = Field(
+        default=0.1, ge=0, description="Judge samples whose standard deviation reaches this fraction of max_score."
+    )
+    near_limit: float = Field(default=0.9, gt=0, le=1, description="Answers this close to the length limit.")
 
 
 def _default_rubrics_dir() -> Path:
@@ -127,6 +147,7 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
     combine: CombineSettings = Field(default_factory=CombineSettings)
     tuned: dict[str, Any] | None = Field(default=None, description="Provenance written by `grader tune`.")
+    confidence: ConfidenceSettings = Field(default_factory=ConfidenceSettings)
 
     @classmethod
     def settings_customise_sources(
@@ -296,6 +317,9 @@ def load_settings(
             file_data["calibration"] = str(config_file.parent / cal)
         # Each source is checked on its own first, so an error names the file and line (or the variable).
         _validate_file(file_data, config_file, text)
+        conf = file_data.get("confidence")
+        if isinstance(conf, dict) and isinstance(conf.get("model"), str) and not Path(conf["model"]).is_absolute():
+            conf["model"] = str(config_file.parent / conf["model"])
         data = _deep_merge(data, file_data)
     env_data = _env_overrides(env)
     _validate_env(env_data)

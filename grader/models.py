@@ -211,6 +211,13 @@ class CriterionResult(BaseModel):
     comment: str | None = None
 
 
+class ReviewReason(BaseModel):
+    """Why a person should look at a grade: a short stable code and one sentence for the reader."""
+
+    code: str = Field(description="e.g. 'disagreement', 'judge-failed', 'pass-mark'.")
+    message: str
+
+
 class Feedback(BaseModel):
     right: list[str] = Field(default_factory=list)
     missing: list[str] = Field(default_factory=list)
@@ -237,4 +244,10 @@ class GradeResult(BaseModel):
         default_factory=dict, description="Weights the final score was combined with."
     )
     warnings: list[str] = Field(default_factory=list)
+    confidence: float | None = Field(
+        default=None, ge=0, le=1, description="How sure the grade is (0..1); None when there is no score."
+    )
+    review: list[ReviewReason] = Field(
+        default_factory=list, description="Why a person should check this grade; empty when there is no reason."
+    )
     elapsed_ms: float | None = None

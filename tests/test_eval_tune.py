@@ -14,7 +14,7 @@ import yaml
 from typer.testing import CliRunner
 
 from grader.embedding.calibration import Calibration
-from grader.evaluation.tune import Candidate, Recipe, TuneInputs, Tuner, _ridge, grouped_folds
+from grader.evaluation.tune import BAND_GRID, Candidate, Recipe, TuneInputs, Tuner, _ridge, grouped_folds
 from grader.paths import REPO_ROOT
 
 
@@ -181,3 +181,5 @@ def test_tune_picks_the_better_prompt_version(mohler_dev_path: Path, tmp_path: P
     assert "api_key" not in cfg["judge"], "a written config must not carry the secret"
     assert cfg["combine"]["embedding_weight"] + cfg["combine"]["judge_weight"] == pytest.approx(1.0)
     assert cfg["combine"]["judge_weight"] >= 0.6
+    # The judge-led band is fitted with the weights and recorded with them (grader/pipeline/combine.py).
+    assert cfg["combine"]["band"] in BAND_GRID and f"band {cfg['combine']['band']:g}" in report["written"]["candidate"]

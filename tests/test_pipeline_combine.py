@@ -129,3 +129,34 @@ def test_feedback_suggests_heaviest_missing_point_and_handles_no_score() -> None
     fb2 = compose_feedback(full, 5.0, 5.0, judge_feedback="Excellent. Nothing to add.")
     assert fb2.missing == [] and fb2.suggestion == "Excellent."
     assert fb2.text.startswith("Score 5.0/5. You covered: ")
+
+
+def test_judge_leads_the_embedding_moves_it_within_the_band() -> None:
+    w = CombineSettings(embedding_weight=0.3, judge_weight=0.7, band=0.1)
+    # No verdicts: every point open (open 1), limit 0.1 x 1 x 5 = 0.5 points.
+    out = combine(_emb(5.0), _judge(1.0), _rubric(), w)
+    assert out.score == pytest.approx(1.5)  # 1 + min(0.3 x 4, 0.5)
+    assert out.combination["open"] == 1.0 and out.combination["shift"] == pytest.approx(0.5)
+    assert out.combination["band"] == 0.1
+    # c1 (half the weight) settled as missed: half the band is left.
+    half = combine(_emb(5.0), _judge(1.0, {"c1": "missed"}), _rubric(), w)
+    assert half.combination["open"] == 0.5 and half.score == pytest.approx(1.25)
+    # Band 1 with every point open is the plain weighted mean.
+    plain = combine(_emb(5.0), _judge(1.0), _rubric(), CombineSettings(band=1.0))
+    assert plain.score == pytest.approx(0.3 * 5 + 0.7 * 1)
+
+
+def test_clear_verdicts_on_every_point_decide_the_grade() -> None:
+    verdicts = {"c1": "contradicted", "c2": "missed", "c3": "met"}
+    out = combine(_emb(4.8), _judge(1.2, verdicts), _rubric(), CombineSettings(band=1.0))
+    assert out.score == 1.2 and out.combination["open"] == 0.0 and out.combination["shift"] == 0.0
+    # A partial verdict leaves its point open to the embedding.
+    part = combine(_emb(4.8), _judge(1.2, {**verdicts, "c3": "partial"}), _rubric(), CombineSettings(band=1.0))
+    assert part.combination["open"] == 0.25 and 1.2 < part.score <= 1.2 + 0.25 * 5
+
+
+def test_contradicted_or_missed_points_are_never_lifted_by_coverage() -> None:
+    out = combine(_emb(5.0, cov=(0.95, 0.95, 0.95)), _judge(0.0, {"c1": "contradicted", "c2": "missed"}), _rubric(), W)
+    c1, c2, c3 = out.criteria
+    assert (c1.credit, c1.status) == (0.0, "contradicted") and (c2.credit, c2.status) == (0.0, "missed")
+    assert c3.verdict is None and c3.status == "met"  # no verdict: coverage decides this one

@@ -22,9 +22,10 @@ from grader.cli.common import (
     ProviderOpt,
     RubricsOpt,
     SamplesOpt,
+    apply_pass_mark,
     build_settings,
 )
-from grader.cli.grade import MaxCharsOpt, NoFallbackOpt
+from grader.cli.grade import MaxCharsOpt, NoFallbackOpt, PassMarginOpt, PassMarkOpt
 from grader.pipeline.batch import DEFAULT_CHUNK
 from grader.pipeline.grader import DEFAULT_MAX_ANSWER_CHARS
 
@@ -109,6 +110,13 @@ def register(app: typer.Typer) -> None:
         no_cache: NoCacheOpt = False,
         no_fallback: NoFallbackOpt = False,
         max_answer_chars: MaxCharsOpt = DEFAULT_MAX_ANSWER_CHARS,
+        review_out: Annotated[
+            Path | None,
+            typer.Option("--review-out", help="Write the answers that need a person to this CSV, with an empty "
+                         "human_score column to fill in (then: grader eval/tune REVIEW.csv)."),
+        ] = None,
+        pass_mark: PassMarkOpt = None,
+        pass_margin: PassMarginOpt = None,
     ) -> None:
         """Grade every row of INPUT into OUTPUT; bad rows become error records and the run goes on.
 
@@ -132,6 +140,7 @@ def register(app: typer.Typer) -> None:
             settings.judge.fallback = False
         if concurrency is not None:
             settings.judge.concurrency = concurrency
+        apply_pass_mark(settings, pass_mark, pass_margin)
 
         from rich.console import Console
 
@@ -140,6 +149,7 @@ def register(app: typer.Typer) -> None:
         from grader.pipeline.batch import BatchOptions, open_output, run_batch
         from grader.pipeline.batch_io import Columns, count_rows, detect_format
         from grader.pipeline.grader import Grader
+        from grader.pipeline.review import ReviewTally
 
         opts = BatchOptions(
             input=input_path,
@@ -152,6 +162,9 @@ def register(app: typer.Typer) -> None:
             chunk_size=chunk_size,
         )
         console = Console(stderr=True)
+        if review_out is not None and review_out.resolve() in (output.resolve(), input_path.resolve()):
+            raise typer.BadParameter("--review-out must be a file of its own, not INPUT or OUTPUT")
+        opts.review = ReviewTally(review_out, force=force, append=resume)
         # INPUT's header and OUTPUT (writable, not locked by another run, --resume/--force) are checked,
         # and OUTPUT locked, before any model is loaded.
         opened = open_output(opts)
@@ -192,10 +205,14 @@ def register(app: typer.Typer) -> None:
         console.print(summary_table(summary, output, judge_desc))
         for warning in summary.warnings:
             console.print(f"[yellow]warning: {warning}[/]")
+        if opts.review is not None:
+            opts.review.close()
+            console.print(opts.review.summary_line())
         if summary.torn_bytes:
             console.print(f"[dim]resume: dropped a torn last record ({summary.torn_bytes} bytes) and re-graded it[/]")
         if summary_json is not None:
-            payload = {**summary.as_dict(), "input": str(input_path), "output": str(output), "judge": judge_desc}
+            payload = {**summary.as_dict(), "input": str(input_path), "output": str(output), "judge": judge_desc,
+                       "review": opts.review.as_dict() if opts.review is not None else None}
             summary_json.write_text(json.dumps(payload, indent=2) + "\n")
         if summary.unscored:
             raise JudgeUnavailable(

@@ -28,6 +28,11 @@ NoCacheOpt = Annotated[bool, typer.Option("--no-cache", help="Do not read or wri
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON for machines.")]
 
 
+def review_share_option(help: str) -> Any:
+    """--review-share S (0..1): eval and tune say different things about it, so the help is the caller's."""
+    return typer.Option("--review-share", min=0.0, max=1.0, help=help)
+
+
 def build_settings(
     config: Path | None = None,
     judge: str | None = None,
@@ -56,3 +61,11 @@ def build_settings(
     }
     overrides.update(extra)
     return load_settings(overrides=overrides, config_file=config)
+
+
+def apply_pass_mark(settings: Settings, pass_mark: float | None, pass_margin: float | None) -> None:
+    """--pass-mark / --pass-margin: grades this close to the mark are flagged for review."""
+    if pass_mark is not None:
+        settings.confidence.pass_mark = pass_mark
+    if pass_margin is not None:
+        settings.confidence.pass_margin = pass_margin

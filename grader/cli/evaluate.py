@@ -20,6 +20,7 @@ from grader.cli.common import (
     ProviderOpt,
     RubricsOpt,
     SamplesOpt,
+    review_share_option,
 )
 
 ConfigsOpt = Annotated[
@@ -64,6 +65,9 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option("--seed", help="Bootstrap seed.")] = 20261126,
         by: Annotated[str, typer.Option("--by", help="Bootstrap unit: question (cluster) or item.")] = "question",
         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing report or items file.")] = False,
+        review_share: Annotated[float | None, review_share_option(
+            "With --cv: the share of answers the refitted confidence model sends to review (default: the "
+            "configured model's).")] = None,
         cv: Annotated[
             bool,
             typer.Option(
@@ -96,6 +100,8 @@ def register(app: typer.Typer) -> None:
         ds = load_dataset(dataset, parse_mapping(mapping or []), strict=strict)
         for problem in ds.errors:
             typer.echo(f"warning: skipped row: {problem}", err=True)
+        for note in ds.notes:
+            typer.echo(f"note: {note}", err=True)
 
         configs: list[Path | None] = [_config_or_default(c) for c in config] if config else [None]
         for cfg in configs:
@@ -112,11 +118,17 @@ def register(app: typer.Typer) -> None:
             progress = stderr_progress(label) if settings.judge.backend != "none" else None
             runs.append(run(ds, settings, label=label, config_path=cfg, progress=progress))
             if cv:
-                runs.append(cross_validated(runs[-1], settings, ds.max_score))
+                runs.append(cross_validated(runs[-1], settings, ds.max_score, review_share=review_share))
 
         notes = eval_notes(ds, runs)
         if ds.errors:
             notes.append(f"{len(ds.errors)} bad row(s) of the file were skipped (see the warnings).")
+        notes += ds.notes
+        from grader.evaluation.selective import in_sample_note
+
+        conf_note = in_sample_note(dataset, settings.confidence.model)
+        if conf_note:
+            notes.append(conf_note)
         questions = len({i.group for i in ds.items})
         summary = summarise(
             str(dataset), runs, len(ds.items), questions, ds.max_score, unit=by, resamples=resamples, seed=seed,  # type: ignore[arg-type]
@@ -135,6 +147,16 @@ def register(app: typer.Typer) -> None:
             typer.echo(json.dumps(to_json(summary), indent=2, ensure_ascii=False))
         else:
             typer.echo(render_text(summary))
+            typer.echo(selective_text(summary))
+
+
+def selective_text(summary: object) -> str:
+    """The risk-coverage table of every configuration, below the agreement figures."""
+    from grader.evaluation.selective import render_selective
+
+    blocks = [render_selective(r.label, r.selective, summary.max_score)  # type: ignore[attr-defined]
+              for r in summary.runs if r.selective is not None]  # type: ignore[attr-defined]
+    return "\n" + "\n\n".join(blocks) if blocks else ""
 
 
 def _config_or_default(path: Path) -> Path | None:

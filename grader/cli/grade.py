@@ -27,6 +27,7 @@ from grader.cli.common import (
     ProviderOpt,
     RubricsOpt,
     SamplesOpt,
+    apply_pass_mark,
     build_settings,
 )
 from grader.errors import InputError, JudgeUnavailable, read_utf8
@@ -46,6 +47,13 @@ MaxCharsOpt = Annotated[
 NoFallbackOpt = Annotated[
     bool,
     typer.Option("--no-fallback", help="If the judge fails, give no score (exit 3) instead of the offline score."),
+]
+PassMarkOpt = Annotated[
+    float | None,
+    typer.Option("--pass-mark", min=0, help="Flag grades near this score for review (see --pass-margin)."),
+]
+PassMarginOpt = Annotated[
+    float | None, typer.Option("--pass-margin", min=0, help="How near the pass mark counts (default 0.5 points)."),
 ]
 
 _MARKS = {
@@ -187,6 +195,7 @@ def render(result: GradeResult, rubric: Rubric, grader: Grader) -> RenderableTyp
     parts: list[RenderableType] = [head, Text(""), table, Text(""), Text(result.feedback.text)]
     for w in result.warnings:
         parts.append(Text(f"warning: {w}", style="yellow"))
+    parts += review_lines(result)
     tail = judge_line(result, grader)
     if result.elapsed_ms is not None:
         tail += f" · {result.elapsed_ms:.0f} ms"
@@ -195,6 +204,24 @@ def render(result: GradeResult, rubric: Rubric, grader: Grader) -> RenderableTyp
     if len(title) > 90:
         title = title[:89] + "…"
     return Panel(Group(*parts), title=title, title_align="left", border_style="cyan")
+
+
+def review_lines(result: GradeResult) -> list[RenderableType]:
+    """The grade's confidence and, when a person should check it, why."""
+    from rich.text import Text
+
+    if result.confidence is None and not result.review:
+        return []
+    line = Text("confidence ", style="bold")
+    if result.confidence is not None:
+        c = result.confidence
+        line.append(f"{c:.0%}", style="green" if c >= 0.7 else "yellow" if c >= 0.4 else "red")
+    else:
+        line.append("–", style="dim")
+    line.append("  · review: " + ("yes" if result.review else "not needed"), style="yellow" if result.review else "dim")
+    out: list[RenderableType] = [line]
+    out += [Text(f"  review ({r.code}): {r.message}", style="yellow") for r in result.review]
+    return out
 
 
 def register(app: typer.Typer) -> None:
@@ -225,6 +252,8 @@ def register(app: typer.Typer) -> None:
         no_fallback: NoFallbackOpt = False,
         max_answer_chars: MaxCharsOpt = DEFAULT_MAX_ANSWER_CHARS,
         as_json: JsonOpt = False,
+        pass_mark: PassMarkOpt = None,
+        pass_margin: PassMarginOpt = None,
     ) -> None:
         """Grade one answer: by --question-id from the bank, or ad hoc with --question and --reference.
 
@@ -238,6 +267,7 @@ def register(app: typer.Typer) -> None:
         settings = build_settings(config, judge, base_url, model, provider, prompt, samples, rubrics, no_cache)
         if no_fallback:
             settings.judge.fallback = False
+        apply_pass_mark(settings, pass_mark, pass_margin)
         text = read_answer(answer, answer_file, max_answer_chars)
         for flag, value in (("--question", question), ("--reference", reference), ("--question-id", question_id)):
             if value is not None:

@@ -17,6 +17,7 @@ from grader.cli.common import (
     NoCacheOpt,
     ProviderOpt,
     RubricsOpt,
+    review_share_option,
 )
 
 PromptsOpt = Annotated[
@@ -45,6 +46,9 @@ def register(app: typer.Typer) -> None:
         mapping: Annotated[list[str] | None, typer.Option("--map", help="CSV column mapping FIELD=COLUMN.")] = None,
         force: Annotated[bool, typer.Option("--force", help="Overwrite an existing output config/calibration.")] = False,
         json_out: JsonOpt = False,
+        review_share: Annotated[float | None, review_share_option(
+            "Also fit the confidence model so that this share of answers goes to review; written beside the "
+            "config as NAME.confidence.json.")] = None,
     ) -> None:
         """Fit the combination weights and calibration with question-grouped cross-validation.
 
@@ -60,7 +64,8 @@ def register(app: typer.Typer) -> None:
         if output.suffix not in (".yaml", ".yml", ".json"):
             raise InputError("output config must be .yaml, .yml or .json", file=output)
         calibration_out = output.with_name(output.stem + ".calibration.json")
-        for p in (output, calibration_out):
+        confidence_out = output.with_name(output.stem + ".confidence.json") if review_share is not None else None
+        for p in (output, calibration_out, *([confidence_out] if confidence_out is not None else [])):
             if p.exists() and not force:
                 raise InputError("file exists; pass --force to overwrite", file=p)
         if metric not in ("qwk", "pearson", "spearman", "mae", "rmse", "exact", "within1"):
@@ -68,6 +73,8 @@ def register(app: typer.Typer) -> None:
         ds = load_dataset(dataset, parse_mapping(mapping or []))
         for problem in ds.errors:
             typer.echo(f"warning: skipped row: {problem}", err=True)
+        for note in ds.notes:
+            typer.echo(f"note: {note}", err=True)
         settings = build_settings(
             config=config, judge=judge, base_url=base_url, model=model, provider=provider, rubrics=rubrics,
             no_cache=no_cache,
@@ -75,6 +82,7 @@ def register(app: typer.Typer) -> None:
         outcome = run_tune(
             ds, settings, prompts=list(prompt or []), metric=metric, folds=folds or None, inner_folds=inner_folds,
             resamples=resamples, base_config=config, output=output, calibration_out=calibration_out,
+            review_share=review_share, confidence_out=confidence_out,
         )
         if json_out:
             typer.echo(json.dumps(outcome.to_json(), indent=2))

@@ -133,6 +133,7 @@ class Dataset(BaseModel):
     path: str
     items: list[EvalItem]
     errors: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list, description="What a reader should know, e.g. rows left out.")
 
     @property
     def max_score(self) -> float:
@@ -251,7 +252,11 @@ def _read_text(path: Path) -> str:
 def load_dataset(path: Path, mapping: Mapping[str, str] | None = None, strict: bool = False) -> Dataset:
     """Load by extension: .jsonl/.json lines, or .csv/.tsv with an optional column mapping."""
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
+    from grader.evaluation.review_file import is_review_file, load_review
+
+    if not mapping and is_review_file(path):  # written by `grader batch --review-out`, filled in by a person
+        ds = load_review(path, strict)
+    elif suffix in (".csv", ".tsv"):
         ds = load_csv(path, mapping, strict)
     elif suffix in (".jsonl", ".json", ".ndjson"):
         if mapping:

@@ -11,6 +11,7 @@ import math
 from pathlib import Path
 
 from grader.evaluation.metrics import LOWER_IS_BETTER, METRIC_NAMES
+from grader.evaluation.report_selective import selective_sections, write_risk_plot
 from grader.evaluation.runner import RunResult
 from grader.evaluation.summary import EvalSummary, Figures, GroupRow
 
@@ -247,6 +248,7 @@ def _sections(summary: EvalSummary) -> list[tuple[str, tuple[list[str], list[lis
         conf = (["human \\ grader"] + [str(j) for j in range(size)],
                 [[str(i)] + [str(v) for v in row] for i, row in enumerate(rs.confusion)])
         sections.append((f"Confusion matrix: {rs.label}", conf))
+    sections += selective_sections(summary)  # type: ignore[arg-type]
     if summary.notes:
         sections.append(("Notes", summary.notes))
     return sections
@@ -255,6 +257,7 @@ def _sections(summary: EvalSummary) -> list[tuple[str, tuple[list[str], list[lis
 def write_report(summary: EvalSummary, runs: list[RunResult], out_dir: Path, command: str | None = None) -> Path:
     """Write report.md, report.html and the three PNGs into out_dir; returns the HTML path."""
     paths = write_plots(summary, runs, out_dir)
+    paths.update(write_risk_plot(summary, out_dir))
     title = f"Eval report: {Path(summary.dataset).name}"
     md = [f"# {title}", "", method_note(summary), ""]
     if command:

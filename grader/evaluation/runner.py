@@ -20,6 +20,7 @@ from grader.config import Settings
 from grader.errors import InputError
 from grader.evaluation.datasets import Dataset, EvalItem
 from grader.models import GradeResult, Rubric
+from grader.pipeline.confidence import FACT_CODES
 
 Progress = Callable[[int, int], None]
 
@@ -42,6 +43,13 @@ class ItemOutcome(BaseModel):
     judge_cached: bool | None = None
     flagged: bool = Field(default=False, description="The pipeline warned that the answer addresses the grader.")
     signals: dict[str, float] = Field(default_factory=dict)
+    judge_open: float | None = Field(default=None, description="Share of key points the judge left open.")
+    judge_spread: float | None = Field(default=None, description="Judge samples' standard deviation (set's scale).")
+    confidence: float | None = None
+    review: list[str] = Field(default_factory=list, description="Review reason codes of the grade.")
+    review_facts: list[str] = Field(
+        default_factory=list, description="The reasons that are facts (judge failed, manipulation, ...), kept for CV."
+    )
 
 
 class RunResult(BaseModel):
@@ -107,6 +115,17 @@ def _flagged(answer: str) -> bool:
     return bool(kinds(answer))
 
 
+def _judge_open(result: GradeResult) -> float | None:
+    if result.judge is None or result.judge.status != "scored":
+        return None
+    if "open" in result.combination:
+        return result.combination["open"]
+    from grader.pipeline.combine import CLEAR_VERDICTS
+
+    clear = {v.id for v in result.judge.verdicts if v.verdict in CLEAR_VERDICTS}
+    return float(sum(c.weight for c in result.criteria if c.id not in clear)) if result.criteria else 1.0
+
+
 def outcome(index: int, item: EvalItem, result: GradeResult) -> ItemOutcome:
     scale = item.max_score
     emb = result.embedding
@@ -128,6 +147,11 @@ def outcome(index: int, item: EvalItem, result: GradeResult) -> ItemOutcome:
         judge_cached=jr.cached if jr is not None else None,
         flagged=_flagged(item.answer),
         signals=dict(emb.signals) if emb is not None else {},
+        judge_open=_judge_open(result),
+        judge_spread=_on_scale(jr.spread, jr.max_score, scale) if jr is not None else None,
+        confidence=result.confidence,
+        review=[r.code for r in result.review],
+        review_facts=[r.code for r in result.review if r.code in FACT_CODES],
     )
 
 
@@ -174,7 +198,8 @@ def run(
         config_path=str(config_path) if config_path else None,
         judge=judge_line,
         prompt=settings.judge.prompt if grader.judge is not None else None,
-        weights={"embedding": settings.combine.embedding_weight, "judge": settings.combine.judge_weight},
+        weights={"embedding": settings.combine.embedding_weight, "judge": settings.combine.judge_weight,
+                 "band": settings.combine.band},
         calibration=first.embedding.calibration if first is not None and first.embedding is not None else None,
         calibration_path=str(settings.calibration) if settings.calibration else None,
         items=items,
@@ -198,15 +223,20 @@ def stderr_progress(label: str) -> Progress:
     return report
 
 
-def cross_validated(result: RunResult, settings: Settings, max_score: float, folds: int | None = None) -> RunResult:
-    """The same configuration with its calibration recipe refitted without each held-out question.
+def cross_validated(
+    result: RunResult, settings: Settings, max_score: float, folds: int | None = None, review_share: float | None = None
+) -> RunResult:
+    """The same configuration with its calibration and confidence model refitted without each held-out question.
 
     Scoring a set with a calibration fitted on that set is in-sample; this run is the honest counterpart: each
     answer's embedding score comes from a calibration that never saw its question, then it is combined with the
-    (unfitted) judge score exactly as the configuration's weights say.
+    (unfitted) judge score exactly as the configuration's weights say; its confidence and review reasons come
+    from a confidence model fitted on the other questions' out-of-fold errors (grader/evaluation/selective.py).
     """
     from grader.embedding.calibration import Calibration, default_calibration_path
+    from grader.evaluation.selective import cv_selective
     from grader.evaluation.tune import TuneInputs, Tuner
+    from grader.pipeline.confidence import load_model
 
     scored = [it for it in result.items if it.combined is not None and it.signals]
     if len({it.question_id for it in scored}) < 3:
@@ -218,6 +248,7 @@ def cross_validated(result: RunResult, settings: Settings, max_score: float, fol
         groups=[it.question_id for it in scored],
         max_score=max_score,
         judge={result.prompt: [it.judge for it in scored]} if judge_used and result.prompt else {},
+        judge_open={result.prompt: [it.judge_open for it in scored]} if judge_used and result.prompt else {},
     )
     base = Calibration.load(settings.calibration or default_calibration_path())
     tuner = Tuner(
@@ -225,13 +256,17 @@ def cross_validated(result: RunResult, settings: Settings, max_score: float, fol
         base,
         base_prompt=result.prompt if judge_used else None,
         base_weights=(settings.combine.embedding_weight, settings.combine.judge_weight),
+        base_band=settings.combine.band,
         folds=folds,
         feature_sets=[],
         alphas=(),
     )
-    emb, combined = tuner.cv_base()
+    if review_share is None:
+        cm = settings.confidence.model
+        review_share = load_model(str(cm) if cm is not None else None).review_share
+    cv = cv_selective(tuner, tuner.base, scored, review_share, settings=settings.confidence)
     items = [
-        it.model_copy(update={"embedding": float(e), "combined": float(c)})
-        for it, e, c in zip(scored, emb, combined, strict=True)
+        it.model_copy(update={"embedding": e, "combined": c, "confidence": conf, "review": codes})
+        for it, e, c, conf, codes in zip(scored, cv.embedding, cv.combined, cv.confidence, cv.review, strict=True)
     ]
     return result.model_copy(update={"label": f"{result.label} (CV)", "items": items, "cross_validated": True})

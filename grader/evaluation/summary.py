@@ -28,6 +28,7 @@ from grader.evaluation.metrics import (
     finite_or_none,
 )
 from grader.evaluation.runner import ItemOutcome, RunResult
+from grader.evaluation.selective import Selective, selective_of_items
 
 Component = Literal["combined", "embedding", "judge"]
 COMPONENTS: tuple[Component, ...] = ("combined", "embedding", "judge")
@@ -76,6 +77,8 @@ class RunSummary(BaseModel):
     per_kind: list[GroupRow]
     confusion: list[list[int]]
     elapsed_s: float
+    cross_validated: bool = False
+    selective: Selective | None = Field(default=None, description="Risk against coverage; review flags.")
 
 
 class Comparison(BaseModel):
@@ -193,6 +196,8 @@ def summarise_run(run: RunResult, max_score: float, unit: Unit, resamples: int, 
         per_kind=_group_rows(scored, "answer_kind", max_score),
         confusion=conf.astype(int).tolist(),
         elapsed_s=run.elapsed_s,
+        cross_validated=run.cross_validated,
+        selective=selective_of_items(run.items, max_score),
     )
 
 
@@ -261,6 +266,14 @@ def summarise(
     )
 
 
+def _selective_json(s: Selective | None) -> dict[str, object] | None:
+    if s is None:
+        return None
+    out: dict[str, object] = s.model_dump(exclude={"curve"})
+    out["mae_unflagged_over_all"] = s.ratio
+    return out
+
+
 def to_json(summary: EvalSummary) -> dict[str, object]:
     """The machine-readable figures: per configuration the keys n, pearson, spearman, kendall, qwk, mae, rmse,
     exact, within1, plus intervals, components, per-question rows and comparisons."""
@@ -292,6 +305,7 @@ def to_json(summary: EvalSummary) -> dict[str, object]:
                 "per_kind": [row.model_dump() for row in r.per_kind],
                 "confusion": r.confusion,
                 "elapsed_s": r.elapsed_s,
+                "selective": _selective_json(r.selective),
             }
         )
         configs[r.label] = entry

@@ -52,6 +52,9 @@ from grader.evaluation.metrics import (
 )
 
 WEIGHT_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(11))
+# How far the embedding may move a judged score (fraction of max_score, times the open share): 0 = judge alone,
+# 1 = the plain weighted mean. See grader/pipeline/combine.py.
+BAND_GRID: tuple[float, ...] = (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)
 ALPHA_GRID: tuple[float, ...] = (0.1, 1.0, 10.0, 100.0)
 EXTRA_FEATURE_SETS: tuple[tuple[str, ...], ...] = (
     ("cos_ref_qd", "crit_recall_qd"),
@@ -86,6 +89,7 @@ class Candidate(BaseModel, frozen=True):
     recipe: Recipe
     prompt: str | None = None
     embedding_weight: float = 1.0
+    band: float = 1.0
 
     @property
     def judge_weight(self) -> float:
@@ -94,7 +98,8 @@ class Candidate(BaseModel, frozen=True):
     def describe(self) -> str:
         s = self.recipe.describe()
         if self.prompt is not None:
-            s += f"; prompt {self.prompt}; weights embedding {self.embedding_weight:g} / judge {self.judge_weight:g}"
+            s += (f"; prompt {self.prompt}; weights embedding {self.embedding_weight:g} / judge {self.judge_weight:g}"
+                  f", band {self.band:g}")
         return s
 
 
@@ -108,6 +113,9 @@ class TuneInputs(BaseModel):
     groups: list[str]
     max_score: float
     judge: dict[str, list[float | None]] = Field(default_factory=dict, description="prompt -> score per answer")
+    judge_open: dict[str, list[float | None]] = Field(
+        default_factory=dict, description="prompt -> share of key points the judge left open (1 when unknown)"
+    )
 
 
 class TuneResult(BaseModel):
@@ -196,12 +204,17 @@ def _predict_fraction(
     return np.clip(np.minimum(np.clip(pred, sig.clip[0], sig.clip[1]) * sig.gate[test], sig.cap[test]), 0.0, 1.0)
 
 
-def _mix(emb: FloatArray, judge: FloatArray | None, w: float, top: float) -> FloatArray:
-    """As the pipeline combines: weighted mean; where the judge gave no score, the embedding score alone."""
+def _mix(
+    emb: FloatArray, judge: FloatArray | None, w: float, top: float, band: float = 1.0, open_: FloatArray | None = None
+) -> FloatArray:
+    """As the pipeline combines (combine.judge_led); where the judge gave no score, the embedding score alone."""
     if judge is None:
         return emb
-    mixed = np.where(np.isnan(judge), emb, w * emb + (1.0 - w) * np.nan_to_num(judge))
-    return np.clip(mixed, 0.0, top)
+    from grader.pipeline.combine import judge_led
+
+    share = np.ones_like(emb) if open_ is None else open_
+    led = judge_led(np.nan_to_num(judge), emb, w, band, share, top)
+    return np.clip(np.where(np.isnan(judge), emb, led), 0.0, top)
 
 
 def _better(metric: str, new: float, old: float) -> bool:
@@ -219,6 +232,7 @@ class Tuner:
         base: object,
         base_prompt: str | None,
         base_weights: tuple[float, float],
+        base_band: float = 1.0,
         metric: str = "qwk",
         folds: int | None = None,
         alphas: Sequence[float] = ALPHA_GRID,
@@ -244,6 +258,10 @@ class Tuner:
             Recipe(features=fs, alpha=a) for fs in sets for a in alpha_list if Recipe(features=fs, alpha=a) != base_recipe
         ]
         self.judge = {p: np.array([np.nan if v is None else v for v in s], dtype=np.float64) for p, s in inputs.judge.items()}
+        self.open = {
+            p: np.array([1.0 if v is None else v for v in inputs.judge_open.get(p, [None] * len(s))], dtype=np.float64)
+            for p, s in inputs.judge.items()
+        }
         prompts: list[str | None] = list(self.judge) or [None]
         if base_prompt is not None and base_prompt in self.judge:
             prompts.remove(base_prompt)
@@ -251,21 +269,27 @@ class Tuner:
         self.prompts = prompts
         we, wj = base_weights
         base_w = we / (we + wj) if we + wj > 0 else 0.0
-        self.base = Candidate(recipe=base_recipe, prompt=prompts[0], embedding_weight=round(base_w, 6) if prompts[0] else 1.0)
+        judged = prompts[0] is not None
+        self.base = Candidate(recipe=base_recipe, prompt=prompts[0], embedding_weight=round(base_w, 6) if judged else 1.0,
+                              band=base_band if judged else 1.0)
         grid = sorted({*WEIGHT_GRID, round(base_w, 6)})
         self.weights = grid
+        self.bands = sorted({*BAND_GRID, base_band})
 
     # every candidate's combined score, given embedding predictions for some rows
     def _candidates_for(self, recipe: Recipe) -> list[Candidate]:
         out = []
         for p in self.prompts:
             for w in self.weights if p is not None else [1.0]:
-                out.append(Candidate(recipe=recipe, prompt=p, embedding_weight=w))
+                # Weight 0 leaves nothing for the band to scale: one candidate, not one per band.
+                for b in (self.bands if w > 0 else [self.bands[0]]) if p is not None else [1.0]:
+                    out.append(Candidate(recipe=recipe, prompt=p, embedding_weight=w, band=b))
         return out
 
     @property
     def n_candidates(self) -> int:
-        return len(self.recipes) * sum(len(self.weights) if p is not None else 1 for p in self.prompts)
+        per_prompt = (len(self.weights) - 1) * len(self.bands) + 1
+        return len(self.recipes) * sum(per_prompt if p is not None else 1 for p in self.prompts)
 
     def _score(self, idx: NDArray[np.int64], pred: FloatArray) -> float:
         return float(_METRIC_FN[self.metric](self.human[idx], pred, self.top))
@@ -279,8 +303,10 @@ class Tuner:
         return out
 
     def combined(self, cand: Candidate, rows: NDArray[np.int64], emb: FloatArray) -> FloatArray:
-        j = self.judge[cand.prompt][rows] if cand.prompt is not None else None
-        return _mix(emb, j, cand.embedding_weight, self.top)
+        if cand.prompt is None:
+            return emb
+        return _mix(emb, self.judge[cand.prompt][rows], cand.embedding_weight, self.top, cand.band,
+                    self.open[cand.prompt][rows])
 
     def select(self, rows: NDArray[np.int64], k: int | None) -> tuple[Candidate, float]:
         """The best candidate by grouped CV within `rows`; the base wins ties."""

@@ -15,7 +15,8 @@ from grader.errors import InputError
 from grader.evaluation.datasets import Dataset
 from grader.evaluation.metrics import LOWER_IS_BETTER, METRIC_NAMES, finite_or_none
 from grader.evaluation.report import LABELS, md_table, text_table
-from grader.evaluation.runner import RunResult, run, stderr_progress
+from grader.evaluation.runner import ItemOutcome, RunResult, run, stderr_progress
+from grader.evaluation.selective import Selective, render_selective
 from grader.evaluation.tune import Candidate, TuneInputs, Tuner, TuneResult, stamp
 
 # Judge settings a tuned config carries; secrets (api_key) never go into a written file.
@@ -29,6 +30,8 @@ class TuneOutcome(BaseModel):
     config_path: str
     calibration_path: str
     judge: str | None
+    confidence_path: str | None = None
+    selective: Selective | None = None
 
     def to_json(self) -> dict[str, Any]:
         r = self.result
@@ -61,6 +64,9 @@ class TuneOutcome(BaseModel):
             "judge_only": {p: flat(v) for p, v in r.judge_only.items()},
             "config": self.config_path,
             "calibration": self.calibration_path,
+            "confidence": self.confidence_path,
+            "selective_cv": None if self.selective is None else {
+                **self.selective.model_dump(exclude={"curve"}), "mae_unflagged_over_all": self.selective.ratio},
         }
 
     def table(self) -> tuple[list[str], list[list[str]]]:
@@ -106,7 +112,12 @@ class TuneOutcome(BaseModel):
                 f"not adopted: tuning was not better by cross-validated {m} ({d.diff:+.3f} [{d.low:+.3f}, {d.high:+.3f}]);"
                 f" the config keeps the default ({r.written.describe()}), whose CV {m} is {r.written_cv[m].value:.3f}."
             )
+        if self.selective is not None:
+            lines += ["", render_selective("cross-validated by question (calibration and confidence model refitted "
+                                           "per held-out question)", self.selective, 0.0)]
         lines += [f"wrote {self.config_path}", f"wrote {self.calibration_path}"]
+        if self.confidence_path is not None:
+            lines.append(f"wrote {self.confidence_path}")
         return "\n".join(lines)
 
 
@@ -139,6 +150,8 @@ def run_tune(
     base_config: Path | None,
     output: Path,
     calibration_out: Path,
+    review_share: float | None = None,
+    confidence_out: Path | None = None,
 ) -> TuneOutcome:
     from grader.embedding.calibration import Calibration, default_calibration_path, fit_calibration
 
@@ -149,15 +162,20 @@ def run_tune(
     if len({it.question_id for it in kept}) < 3:
         raise InputError("tuning needs graded answers to at least three questions", file=ds.path)
     judge_scores: dict[str, list[float | None]] = {}
+    judge_open: dict[str, list[float | None]] = {}
     for p, jr in judge_runs.items():
-        by_index = {it.index: it.judge for it in jr.items}
-        judge_scores[p] = [by_index.get(it.index) for it in kept]
+        by_index = {it.index: it for it in jr.items}
+        judge_scores[p] = [by_index[it.index].judge if it.index in by_index else None for it in kept]
+        judge_open[p] = [by_index[it.index].judge_open if it.index in by_index else None for it in kept]
+        # The judge's spread and failures are facts of the judged grade; the offline run cannot know them.
+        kept = [_with_judge_facts(it, by_index.get(it.index)) for it in kept]
     inputs = TuneInputs(
         signals=[it.signals for it in kept],
         human=[it.human for it in kept],
         groups=[it.question_id for it in kept],
         max_score=ds.max_score,
         judge=judge_scores,
+        judge_open=judge_open,
     )
     base = Calibration.load(settings.calibration or default_calibration_path())
     tuner = Tuner(
@@ -165,6 +183,7 @@ def run_tune(
         base,
         base_prompt=settings.judge.prompt if judge_scores else None,
         base_weights=(settings.combine.embedding_weight, settings.combine.judge_weight),
+        base_band=settings.combine.band,
         metric=metric,
         folds=folds,
     )
@@ -189,14 +208,74 @@ def run_tune(
     )
     calibration_out.parent.mkdir(parents=True, exist_ok=True)
     cal.save(calibration_out)
-    write_config(output, calibration_out, chosen, settings, base_config, result, ds.path)
+    selective = None
+    if review_share is not None and confidence_out is not None:
+        selective = fit_review(tuner, chosen, kept, review_share, ds.path, folds, confidence_out)
+    write_config(output, calibration_out, chosen, settings, base_config, result, ds.path,
+                 confidence_out if selective is not None else None)
     return TuneOutcome(
         dataset=ds.path,
         result=result,
         config_path=str(output),
         calibration_path=str(calibration_out),
         judge=next(iter(judge_runs.values())).judge if judge_runs else None,
+        confidence_path=str(confidence_out) if selective is not None else None,
+        selective=selective,
     )
+
+
+def _with_judge_facts(item: ItemOutcome, judged: ItemOutcome | None) -> ItemOutcome:
+    if judged is None:
+        return item
+    return item.model_copy(update={"review_facts": judged.review_facts, "judge_spread": judged.judge_spread})
+
+
+def fit_review(
+    tuner: Tuner, chosen: Candidate, items: list[ItemOutcome], review_share: float, dataset: str,
+    folds: int | None, out: Path,
+) -> Selective | None:
+    """Fit the confidence model on all rows' out-of-fold errors, save it, and return its honest (nested) figure."""
+    import numpy as np
+
+    from grader.embedding.calibration import sha256_file
+    from grader.evaluation.selective import cv_selective, fit_confidence, risk_coverage, row_features
+
+    rows = np.arange(len(items))
+    top = tuner.top
+    emb = tuner._cv_embedding(chosen.recipe, rows, folds)
+    comb = tuner.combined(chosen, rows, emb)
+    judge = tuner.judge.get(chosen.prompt) if chosen.prompt is not None else None
+    jud = [None if judge is None or np.isnan(judge[i]) else float(judge[i]) for i in rows]
+    cv = cv_selective(tuner, chosen, items, review_share)
+    selective = risk_coverage(tuner.human.tolist(), cv.combined, cv.confidence, cv.review, top)
+    model = fit_confidence(
+        [row_features(it, float(c), float(e), j, top) for it, c, e, j in zip(items, comb, emb, jud, strict=True)],
+        np.abs(comb - tuner.human) / top,
+        np.abs(emb - tuner.human) / top,
+        [bool(it.review_facts) for it in items],
+        [j is not None for j in jud],
+        review_share,
+        groups=tuner.groups,
+        provenance={
+            "by": "grader tune --review-share",
+            "at": stamp(),
+            "data_file": dataset,
+            "data_sha256": sha256_file(dataset) if Path(dataset).is_file() else None,
+            "n_rows": len(items),
+            "n_questions": len(set(tuner.groups)),
+            "fitted_on": "out-of-fold errors of " + chosen.describe(),
+            "cv": None if selective is None else {
+                "scheme": "per held-out question: calibration and confidence model refitted on the others",
+                "share_flagged": round(selective.share_flagged, 4),
+                "mae_all": round(selective.mae_all, 4),
+                "mae_unflagged": selective.mae_unflagged and round(selective.mae_unflagged, 4),
+                "mae_flagged": selective.mae_flagged and round(selective.mae_flagged, 4),
+            },
+        },
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.save(out)
+    return selective
 
 
 def write_config(
@@ -207,6 +286,7 @@ def write_config(
     base_config: Path | None,
     result: TuneResult,
     dataset: str,
+    confidence_path: Path | None = None,
 ) -> None:
     data: dict[str, Any] = read_config_file(base_config) if base_config is not None else {}
     data.pop("tuned", None)
@@ -222,7 +302,12 @@ def write_config(
                 judge[key] = js[key]
         judge["prompt"] = chosen.prompt
         data["judge"] = judge
-        data["combine"] = {"embedding_weight": chosen.embedding_weight, "judge_weight": chosen.judge_weight}
+        data["combine"] = {"embedding_weight": chosen.embedding_weight, "judge_weight": chosen.judge_weight,
+                           "band": chosen.band}
+    if confidence_path is not None:
+        conf = dict(data.get("confidence") or {})
+        conf["model"] = os.path.relpath(confidence_path.resolve(), output.resolve().parent)
+        data["confidence"] = conf
     m = result.metric
     data["tuned"] = {
         "by": "grader tune",

@@ -27,6 +27,7 @@ from grader.pipeline.grader import Grader, check_answer
 from grader.pipeline.output_file import CSV_FIELDS, OutputFile
 from grader.pipeline.reorder import sort_by_input_line
 from grader.pipeline.resume import ResumeState, load_resume_state
+from grader.pipeline.review import ReviewTally
 from grader.redact import redact
 
 # Rows read ahead and sorted by token count before encoding: a wider window pads less (2,048 rows pad
@@ -47,6 +48,7 @@ class BatchOptions:
     force: bool = False
     full: bool = False
     chunk_size: int = DEFAULT_CHUNK
+    review: ReviewTally | None = None  # counts flagged grades by reason; writes --review-out
 
 
 # -------------------------------------------------------------------------------------------- records
@@ -87,6 +89,8 @@ def result_record(row: InputRow, result: GradeResult, full: bool = False) -> dic
         ],
         "error": None,
         "warnings": [redact(w) for w in result.warnings],
+        "confidence": result.confidence,
+        "review": [r.model_dump() for r in result.review],
     }
     if full:
         rec["result"] = result.model_dump(mode="json")
@@ -106,6 +110,8 @@ def error_record(row: InputRow, message: str) -> dict[str, Any]:
         "criteria": None,
         "error": redact(message),
         "warnings": [],
+        "confidence": None,
+        "review": [],
     }
 
 
@@ -214,6 +220,11 @@ class _Run:
         if errors or todo:
             yield errors, todo
 
+    def record(self, row: InputRow, rubric: Rubric, answer: str, res: GradeResult) -> dict[str, Any]:
+        if self.opts.review is not None:
+            self.opts.review.add(row, rubric, res)
+        return result_record(row, res, self.opts.full)
+
     def emit(self, writer: OutputFile, records: list[tuple[dict[str, Any], GradeResult | None]]) -> None:
         writer.write([r for r, _ in records])
         for rec, res in records:
@@ -238,12 +249,13 @@ class _Run:
                 return
             records = []
             for i, res in sorted(group, key=lambda g: pending[g[0]][0].line):
-                records.append((result_record(pending.pop(i)[0], res, self.opts.full), res))
+                row, rub, ans = pending.pop(i)
+                records.append((self.record(row, rub, ans, res), res))
             self.emit(writer, records)
         for row, rub, ans in pending.values():
             try:
                 res = self.grader._grade_pairs_offline([(rub, ans)])[0]
-                rec: tuple[dict[str, Any], GradeResult | None] = (result_record(row, res, self.opts.full), res)
+                rec: tuple[dict[str, Any], GradeResult | None] = (self.record(row, rub, ans, res), res)
             except Exception as e:
                 rec = (error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)
             self.emit(writer, [rec])
@@ -267,7 +279,7 @@ class _Run:
                 async with sem:
                     jr = await judge.ajudge(rub, ans)
                 res = self.grader.finish(rub, ans, emb, jr, (time.perf_counter() - t0) * 1000)
-                rec: tuple[dict[str, Any], GradeResult | None] = (result_record(row, res, self.opts.full), res)
+                rec: tuple[dict[str, Any], GradeResult | None] = (self.record(row, rub, ans, res), res)
             except Exception as e:  # the judge should not raise; if it does, the row still gets a record
                 rec = (error_record(row, f"cannot grade: {type(e).__name__}: {e}"), None)
             self.emit(writer, [rec])  # OutputError ends the run (raised below, from the task)

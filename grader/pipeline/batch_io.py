@@ -38,6 +38,8 @@ OUTPUT_FIELDS = [
     "criteria",
     "error",
     "warnings",
+    "confidence",
+    "review",
 ]
 
 

@@ -3,20 +3,31 @@
 The rules, so that a grade can be re-derived by hand from the recorded components:
 
 - offline only (no judge): score = embedding score.
-- judge scored: score = (we * embedding + wj * judge) / (we + wj), both on the rubric's scale; with no
-  embedding result, or both weights zero, the judge's score alone.
+- judge scored: the judge leads. With J the judge's score, E the embedding score (both on the rubric's scale),
+  we = embedding_weight / (embedding_weight + judge_weight), and `open` the weight share of the key points the
+  judge did not settle (verdict "partial", or no verdict):
+
+      limit = band * open * max_score
+      score = J + clip(we * (E - J), -limit, +limit)
+
+  So a judge that gives every point a clear verdict (met, missed or contradicted) decides the grade alone, and
+  otherwise the embedding moves it by at most `limit`. With band 1 and every point open this is the plain
+  weighted mean we * E + (1 - we) * J. `combination` records J, E, we, band, open and the shift applied.
+  With no embedding result, or both weights zero, the judge's score alone.
 - judge unscored and fallback allowed: status "fallback", score = embedding score.
 - judge unscored and no fallback: status "unscored", score None.
 
-Per key point, the judge's verdict (when it gave one) decides the credit via VERDICT_CREDIT; otherwise a point
-the offline scorer found contradicted (negation, opposite direction, swapped role) is "contradicted" with no
-credit and the contradicting clause as evidence, and any other point's status is read off the embedding coverage
-with the thresholds below.
+Per key point, the judge's verdict (when it gave one) decides the credit via VERDICT_CREDIT, so coverage never
+lifts a point the judge marked missed or contradicted; otherwise a point the offline scorer found contradicted
+(negation, opposite direction, swapped role) is "contradicted" with no credit and the contradicting clause as
+evidence, and any other point's status is read off the embedding coverage with the thresholds below.
 """
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, TypeVar
+
+import numpy as np
 
 from grader.config import CombineSettings
 from grader.models import (
@@ -35,6 +46,8 @@ PARTIAL_AT = 0.35
 SCORE_DECIMALS = 4
 
 GradeStatus = Literal["graded", "fallback", "unscored"]
+CLEAR_VERDICTS: frozenset[str] = frozenset({"met", "missed", "contradicted"})
+Num = TypeVar("Num", float, np.ndarray)
 
 
 class Combined(NamedTuple):
@@ -58,6 +71,24 @@ def _rescale(score: float, from_max: float, to_max: float) -> float:
 
 def _clamp(x: float, hi: float) -> float:
     return min(max(x, 0.0), hi)
+
+
+def open_share(rubric: Rubric, judge: JudgeResult) -> float:
+    """The weight share of the rubric's points the judge left open (partial or no verdict); 1 without points."""
+    weights = rubric.normalised_weights()
+    if not weights:
+        return 1.0
+    clear = {v.id for v in judge.verdicts if v.verdict in CLEAR_VERDICTS}
+    return float(sum(w for c, w in zip(rubric.criteria, weights, strict=True) if c.id not in clear))
+
+
+def judge_led(judge: Num, embedding: Num, we: float, band: float, open_: Num, max_score: float) -> Num:
+    """The judged score: the judge's, moved by the weighted embedding difference within band * open * max.
+
+    Works on floats and on numpy arrays alike (`grader tune` evaluates it on a whole eval set at once)."""
+    limit = band * open_ * max_score
+    shift = np.clip(we * (embedding - judge), -limit, limit)
+    return np.clip(judge + shift, 0.0, max_score)  # type: ignore[return-value]
 
 
 def merge_criteria(
@@ -136,12 +167,21 @@ def combine(
     combination["judge_score"] = round(jud, SCORE_DECIMALS)
     we, wj = weights.embedding_weight, weights.judge_weight
     if emb is None or we + wj <= 0:
-        we, wj = 0.0, 1.0
-    else:
-        we, wj = we / (we + wj), wj / (we + wj)
-    score = wj * jud + (we * emb if emb is not None else 0.0)
-    combination.update({"embedding": round(we, 6), "judge": round(wj, 6)})
-    return Combined(round(_clamp(score, max_score), SCORE_DECIMALS), "graded", criteria, combination)
+        combination.update({"embedding": 0.0, "judge": 1.0})
+        return Combined(round(_clamp(jud, max_score), SCORE_DECIMALS), "graded", criteria, combination)
+    we, wj = we / (we + wj), wj / (we + wj)
+    share = open_share(rubric, judge)
+    score = float(judge_led(jud, emb, we, weights.band, share, max_score))
+    combination.update(
+        {
+            "embedding": round(we, 6),
+            "judge": round(wj, 6),
+            "band": weights.band,
+            "open": round(share, 6),
+            "shift": round(score - jud, SCORE_DECIMALS),
+        }
+    )
+    return Combined(round(score, SCORE_DECIMALS), "graded", criteria, combination)
 
 
 def judge_warning(judge: JudgeResult | None, fallback: bool) -> str | None:

@@ -20,7 +20,7 @@ from typing import Any, Literal
 from grader.batches import in_order
 from grader.config import Settings, load_settings
 from grader.errors import InputError
-from grader.models import EmbeddingResult, GradeResult, JudgeResult, Question, Rubric
+from grader.models import EmbeddingResult, GradeResult, JudgeResult, Question, ReviewReason, Rubric
 from grader.pipeline.combine import combine, judge_warning
 from grader.pipeline.feedback import compose_feedback
 
@@ -215,7 +215,7 @@ class Grader:
             judge_feedback=judge.feedback if judge is not None and judge.status == "scored" else "",
             unscored_reason=jw if out.status == "unscored" else None,
         )
-        return GradeResult(
+        result = GradeResult(
             question_id=rubric.id,
             score=out.score,
             max_score=rubric.max_score,
@@ -229,6 +229,15 @@ class Grader:
             warnings=warnings,
             elapsed_ms=round(elapsed_ms, 2) if elapsed_ms is not None else None,
         )
+        result.confidence, result.review = self._assess(result, answer)
+        return result
+
+    def _assess(self, result: GradeResult, answer: str) -> tuple[float | None, list[ReviewReason]]:
+        from grader.pipeline.confidence import assess, load_model
+
+        cs = self.settings.confidence
+        model = load_model(str(cs.model) if cs.model is not None else None)
+        return assess(result, answer, model, cs, self.max_answer_chars)
 
     # -- sync API ------------------------------------------------------------------------------
     def grade(self, answer: str, question_id: str | None = None, rubric: Rubric | None = None) -> GradeResult:

@@ -30,7 +30,7 @@ from grader.pipeline.batch_io import OUTPUT_FIELDS, FileFormat
 # CSV is for people and spreadsheets: flat columns, the key points by what became of them, as text.
 # (`--full` adds the criteria and the whole grade as JSON columns; JSONL always has the criteria.)
 CSV_FIELDS = ["id", "line", "question_id", "score", "max_score", "status", "judge_used", "error",
-              "met", "partial", "missed", "contradicted", "feedback", "warnings"]
+              "met", "partial", "missed", "contradicted", "confidence", "review", "feedback", "warnings"]
 _POINTS = ("met", "partial", "missed", "contradicted")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
 # Cells written exactly as read (only quoted): the ids a resume matches rows by.
@@ -140,6 +140,9 @@ class OutputFile:
         if key in _POINTS and key not in record:
             points = [c.get("text") or c["id"] for c in record.get("criteria") or [] if c.get("status") == key]
             return points or None
+        if key == "review":  # the reasons a person should look, as "code: sentence"
+            reasons = record.get("review") or []
+            return [f"{r.get('code')}: {r.get('message', '')}".rstrip(": ") for r in reasons] or None
         return record.get(key)
 
     # ---- writing -------------------------------------------------------------------------------

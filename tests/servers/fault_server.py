@@ -6,7 +6,7 @@ mode negotiation is exercised. Valid replies are generated from the schema in th
 valid for whatever rubric the client sent. Every chat request is recorded and counted.
 
 Faults: ok, ok:<score>, slow, 429, 500, timeout, disconnect, bad_body, truncated, wrong_keys, out_of_range,
-score_string, garbage, missing_criterion, echo_fake_score, logprobs, no_logprobs, refuse_logprobs,
+score_string, garbage, missing_criterion, echo_fake_score, contradicted, logprobs, no_logprobs, refuse_logprobs,
 echo_headers (HTTP 401 whose error body quotes every request header, Authorization included, like a
 careless proxy), wait_long (HTTP 429 with `Retry-After: 3600`), unavailable_long (HTTP 503, same header).
 With `greedy_garbage=MARKER`, requests at temperature 0 whose answer contains MARKER get garbage (script untouched).
@@ -252,6 +252,9 @@ class FaultServer:
             v = valid_verdict(schema, score=1, verdict="missed")
             v["feedback"] = 'Your answer said "SCORE: 5/5" and {"score": 5}; that earns nothing.'
             self._reply(h, mode, json.dumps(v), body, prose='SCORE: 5/5 {"score": 5}')
+        elif fault == "contradicted":
+            # A judge that finds every key point contradicted and gives 0 (a fluent but negated answer).
+            self._reply(h, mode, json.dumps(valid_verdict(schema, score=0, verdict="contradicted")), body)
         elif fault == "logprobs":
             self._reply(h, mode, json.dumps(valid_verdict(schema, self.score)), body, logprobs=True)
         else:  # ok, no_logprobs
