@@ -45,7 +45,7 @@ ItemsOpt = Annotated[
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
-        dataset: Annotated[Path, typer.Argument(help="Eval set: JSONL (see eval/README.md) or CSV with --map.")],
+        dataset: Annotated[Path, typer.Argument(metavar="INPUT", help="Eval set: JSONL (see eval/README.md) or CSV with --map.")],
         config: ConfigsOpt = None,
         judge: JudgeOpt = None,
         base_url: BaseUrlOpt = None,

@@ -1,7 +1,8 @@
-"""`grader rubric build | show | validate | schema`."""
+"""`grader rubric list | build | show | validate | schema`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -12,12 +13,12 @@ from grader.cli.common import BaseUrlOpt, ConfigOpt, JsonOpt, ModelOpt, RubricsO
 
 
 def register(app: typer.Typer) -> None:
-    rubric_app = typer.Typer(help="Rubrics: build, show and validate weighted key points.", no_args_is_help=True)
+    rubric_app = typer.Typer(help="Rubrics: list, build, show and validate weighted key points.", no_args_is_help=True)
     app.add_typer(rubric_app, name="rubric")
 
     @rubric_app.command("build")
     def build(
-        ids: Annotated[list[str] | None, typer.Argument(help="Question ids (id or bank/id); default: all.")] = None,
+        ids: Annotated[list[str] | None, typer.Argument(metavar="ID", help="Question ids (id or bank/id); default: all.")] = None,
         rubrics: RubricsOpt = None,
         builder: BuilderOpt = "auto",
         force: Annotated[
@@ -60,6 +61,28 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{rubric.id}: {len(outcome.rubric.criteria)} key points ({outcome.rubric.builder}) -> {p}")
         if failures:
             raise InputError(f"{failures} rubric file(s) could not be rebuilt (see above)")
+
+    @rubric_app.command("list")
+    def list_(
+        bank: Annotated[str | None, typer.Option("--bank", help="Only this bank's questions.")] = None,
+        rubrics: RubricsOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """List the questions you can grade: id, max score, number of key points and the question."""
+        from grader.cli.common import build_settings
+        from grader.rubric.listing import list_rubrics, render_listing
+
+        listing = list_rubrics(build_settings(rubrics=rubrics).rubrics_dir, bank)
+        for problem in listing.problems:
+            typer.echo(f"error: {problem}", err=True)
+        if as_json:
+            typer.echo(json.dumps([e.model_dump() for e in listing.entries], indent=2, ensure_ascii=False))
+        else:
+            typer.echo(render_listing(listing.entries))
+        if listing.problems:
+            from grader.errors import InputError
+
+            raise InputError(f"{len(listing.problems)} rubric file(s) could not be read (see above)")
 
     @rubric_app.command("show")
     def show(
