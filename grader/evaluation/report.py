@@ -235,7 +235,8 @@ def headline(summary: EvalSummary, runs: Sequence[RunResult]) -> Headline:
         how = {"good": "better than", "bad": "less well than", "same": "about as well as"}.get(
             _versus_human("qwk", q, hh.metrics["qwk"])[1], "about as well as")
         answer = (f"On {rs.n} answers it agrees with the human grade {how} two human graders agree with each "
-                  f"other (QWK {_f(q.value)} against {_f(hh.point('qwk'))}).")
+                  f"other (QWK {_f(q.value)} against {_f(hh.point('qwk'))}; where the set's grade averages both "
+                  "humans it is an easier target than one human: see 'Each component on its own').")
     else:
         answer = (f"On {rs.n} answers its agreement with the human grade is {_qwk_reading(q.value)} "
                   f"(QWK {_f(q.value)}, 95% interval {_f(q.low)} to {_f(q.high)}); the set has no second human "
@@ -249,8 +250,6 @@ def headline(summary: EvalSummary, runs: Sequence[RunResult]) -> Headline:
         if base.label in in_sample:
             answer += (f" The in-sample figure (QWK {_f(base.overall.point('qwk'))}, column '{base.label}' below) "
                        "comes from a calibration fitted on these very answers and overstates agreement.")
-    elif warning is not None:
-        warning += " Run `grader eval` with --cv for the held-out figure."
     plots = []
     if run is not None:
         plots = [

@@ -193,7 +193,7 @@ def _headline(h: Headline) -> str:
     parts = ['<section class="card" id="headline">', f"<h2>{html.escape(h.question)}</h2>",
              f'<p class="answer"><strong>{html.escape(h.subject)}</strong> {html.escape(h.answer)}</p>']
     if h.warning:
-        parts.append(f'<p class="warn"><strong>⚠ In-sample.</strong> {html.escape(h.warning)}</p>')
+        parts.append(f'<p class="warn" data-warning="in-sample"><strong>⚠</strong> {html.escape(h.warning)}</p>')
     parts.append('<div class="tiles">' + "".join(_tile(f) for f in h.figures) + "</div></section>")
     parts.append('<div class="plots">' + "".join(_figure(p) for p in h.plots) + "</div>")
     return "".join(parts)
