@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser import Browser, chromium_path
+from test_eval_report import _runs
 from typer.testing import CliRunner
 
-from browser import Browser, chromium_path
 from grader.cli import app
 from grader.evaluation.report import write_report
 from grader.evaluation.summary import summarise
-from test_eval_report import _runs
 
 WIDTH, HEIGHT = 1400, 900
 MEASURE = """(() => {

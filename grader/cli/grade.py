@@ -89,6 +89,8 @@ def pick_rubric(
         return grader.rubric(question_id)
     if question is None or reference is None:
         raise InputError("give --question-id ID, or an ad hoc --question TEXT with --reference TEXT")
+    if max_score is not None and not max_score > 0:
+        raise InputError(f"--max-score must be above 0, not {max_score:g}", field="max_score")
     return adhoc_rubric(question, reference, max_score if max_score is not None else 5.0)
 
 
