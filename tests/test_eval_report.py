@@ -159,7 +159,7 @@ def test_extra_sections_are_added_by_a_function(tmp_path: Path) -> None:
 
     html = write_report(summary, runs, tmp_path / "rep", extra_sections=[coverage]).read_text()
     assert "<h2>Risk and coverage</h2><p>2 configurations.</p>" in html
-    assert html.index("Risk and coverage") < html.index("Each component on its own")
+    assert html.index("Risk and coverage") < html.index("<summary>Each component on its own")
 
 
 def test_side_by_side_table_has_difference_and_human_column() -> None:

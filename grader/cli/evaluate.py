@@ -31,7 +31,9 @@ ConfigsOpt = Annotated[
     ),
 ]
 ReportOpt = Annotated[
-    Path | None, typer.Option("--report", help="Write report.md, report.html and PNG plots into this folder.")
+    Path | None,
+    typer.Option("--report", help="Write report.html (one self-contained file to open in a browser) and report.md "
+                 "with its PNG plots into this folder."),
 ]
 MapOpt = Annotated[
     list[str] | None,

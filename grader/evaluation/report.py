@@ -214,6 +214,19 @@ def _qwk_reading(q: float) -> str:
     return "almost perfect"
 
 
+def _bias_sentence(run: RunResult) -> str:
+    """How far the grader's mean score sits from the human mean: a generous or strict grader shows here first."""
+    pairs = [(it.human, it.combined) for it in run.items if it.combined is not None]
+    human = sum(h for h, _ in pairs) / len(pairs)
+    grader = sum(g for _, g in pairs) / len(pairs)
+    gap = grader - human
+    if abs(gap) < 0.25:
+        return f"Its mean score ({grader:.2f}) is within a quarter point of the human mean ({human:.2f})."
+    side = "higher" if gap > 0 else "lower"
+    return (f"On average it scores {abs(gap):.2f} points {side} than the human ({grader:.2f} against {human:.2f}): "
+            "calibrating on a few dozen of your own graded answers (`grader tune`) corrects a shift like this.")
+
+
 def headline(summary: EvalSummary, runs: Sequence[RunResult]) -> Headline:
     i = lead_index(summary)
     rs = summary.runs[i]
@@ -244,6 +257,8 @@ def headline(summary: EvalSummary, runs: Sequence[RunResult]) -> Headline:
     subject = f"{rs.label}:"
     warning = in_sample.get(rs.label)
     run = next((r for r in runs if r.label == rs.label), None)
+    if run is not None and rs.n:
+        answer += " " + _bias_sentence(run)
     if run is not None and run.cross_validated:
         subject = f"{rs.label}, held out (each question scored by a calibration fitted without it):"
         base = summary.runs[0]
