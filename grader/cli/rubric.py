@@ -70,9 +70,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """List the questions you can grade: id, max score, number of key points and the question."""
         from grader.cli.common import build_settings
+        from grader.pipeline.grader import Grader
         from grader.rubric.listing import list_rubrics, render_listing
 
-        listing = list_rubrics(build_settings(rubrics=rubrics).rubrics_dir, bank)
+        # The folder `grade` reads (the shipped rubrics when run outside a checkout); building a Grader is cheap.
+        listing = list_rubrics(Grader(build_settings(rubrics=rubrics)).rubrics_dir, bank)
         for problem in listing.problems:
             typer.echo(f"error: {problem}", err=True)
         if as_json:
@@ -92,10 +94,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print a rubric: question, reference answer and key points with weights."""
         from grader.cli.common import build_settings
+        from grader.pipeline.grader import Grader
         from grader.rubric.store import find_rubric_path, load_rubric
 
-        settings = build_settings(rubrics=rubrics)
-        path = find_rubric_path(settings.rubrics_dir, question_id)
+        path = find_rubric_path(Grader(build_settings(rubrics=rubrics)).rubrics_dir, question_id)
         rubric = load_rubric(path)
         if as_json:
             typer.echo(rubric.model_dump_json(indent=2))
