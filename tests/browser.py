@@ -49,6 +49,7 @@ class Browser:
     def __init__(self, page: Path, width: int = 1400, height: int = 900, timeout: float = 60.0) -> None:
         self.page, self.width, self.height, self.timeout = page, width, height, timeout
         self._ids = itertools.count(1)
+        self._events: list[dict[str, Any]] = []
 
     def __enter__(self) -> Browser:
         from websockets.sync.client import connect
@@ -112,17 +113,24 @@ class Browser:
         return json.loads(self._ws.recv(timeout=self.timeout))
 
     def _wait_event(self, method: str) -> dict[str, Any]:
+        for i, event in enumerate(self._events):
+            if event.get("method") == method:
+                return self._events.pop(i)
         while True:
             msg = self._recv()
             if msg.get("method") == method:
                 return msg
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
-        """Send one DevTools command and return its result (events arriving meanwhile are dropped)."""
+        """Send one DevTools command and return its result; events arriving meanwhile are kept for _wait_event
+        (the page's load event may come before the reply to Page.navigate)."""
         msg_id = next(self._ids)
         self._ws.send(json.dumps({"id": msg_id, "method": method, "params": params}))
         while True:
             msg = self._recv()
+            if "method" in msg:
+                self._events.append(msg)
+                continue
             if msg.get("id") == msg_id:
                 if "error" in msg:
                     raise RuntimeError(f"{method}: {msg['error']}")
