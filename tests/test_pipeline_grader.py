@@ -73,9 +73,10 @@ def test_bad_input_raises_input_error(offline_grader: Grader) -> None:
 
 def test_grade_many_gives_one_result_per_item_with_errors_in_place(offline_grader: Grader) -> None:
     items = [("easy-2", GOOD), ("nope-1", GOOD), ("easy-2", "  "), {"question_id": "easy-2", "answer": OFF_TOPIC},
-             ("easy2", GOOD)]
-    results = offline_grader.grade_many(items)
-    assert [r.status for r in results] == ["graded", "error", "error", "graded", "error"]
+             ("easy2", GOOD), ("easy-2", 42), "just a string"]
+    results = offline_grader.grade_many(items)  # type: ignore[arg-type]
+    assert [r.status for r in results] == ["graded", "error", "error", "graded", "error", "error", "error"]
+    assert results[5].error == "answer: not text but int" and results[6].error.startswith("not a (question id")
     assert isinstance(results[1], GradeError) and results[1].score is None
     assert results[1].question_id == "nope-1" and "unknown question id 'nope-1'" in results[1].error
     assert results[2].error == "answer: empty answer"
@@ -85,7 +86,7 @@ def test_grade_many_gives_one_result_per_item_with_errors_in_place(offline_grade
     assert json.loads(results[1].model_dump_json()) == {
         "question_id": "nope-1", "score": None, "status": "error", "error": results[1].error}
     seen: list[int] = []
-    again = asyncio.run(offline_grader.agrade_many(items, on_result=lambda i, r: seen.append(i)))
+    again = asyncio.run(offline_grader.agrade_many(items, on_result=lambda i, r: seen.append(i)))  # type: ignore[arg-type]
     assert [r.status for r in again] == [r.status for r in results] and sorted(seen) == [0, 3]
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 from typer.core import TyperGroup
 
 # Typer's type label (or click's type name) -> the metavar to show.
@@ -25,8 +24,11 @@ def _first_sentence(text: str) -> str:
 
 
 def _metavar(param: Any) -> str:
-    if hasattr(param, "type_descriptor"):  # typer >= 0.2x: "<str>", "<int range>", "<list[Path]>", "<a|b>"
-        label = param.display_type(click.Context(click.Command("grader"))).strip("<>")
+    desc = getattr(param, "type_descriptor", None)
+    if desc is not None and desc.is_choice:
+        return "[" + "|".join(str(getattr(c, "value", c)) for c in desc.choices or ()) + "]"
+    if desc is not None:  # typer >= 0.2x: "<str>", "<int range>", "<list[Path]>"
+        label = param.display_type(None).strip("<>")
     else:
         label = getattr(getattr(param, "type", None), "name", "")
     label = label.removeprefix("list[").removesuffix("]").removesuffix(" range").lower()
@@ -61,6 +63,6 @@ def tidy(command: Any) -> Any:
 class GraderGroup(TyperGroup):
     """The root `grader` group: every command it hands out is tidied (see the module docstring)."""
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> Any:
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
         found = super().get_command(ctx, cmd_name)
         return tidy(found) if found is not None else None

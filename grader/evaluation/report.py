@@ -29,7 +29,7 @@ from grader.evaluation.report_doc import (
 )
 from grader.evaluation.report_plots import confusion_png, per_question_png, scatter_png
 from grader.evaluation.runner import RunResult
-from grader.evaluation.summary import EvalSummary, Figures, GroupRow
+from grader.evaluation.summary import EvalSummary, Figures, GroupRow, RunSummary
 
 __all__ = ["LABELS", "Section", "html_table", "md_table", "render_text", "text_table", "write_report"]
 
@@ -165,7 +165,6 @@ def render_text(summary: EvalSummary) -> str:
     return "\n".join(parts)
 
 
-
 # -- which figure leads --------------------------------------------------------------------------
 HEADLINE_METRICS = ("qwk", "pearson", "mae", "exact", "within1")
 
@@ -227,7 +226,22 @@ def _bias_sentence(run: RunResult) -> str:
             "calibrating on a few dozen of your own graded answers (`grader tune`) corrects a shift like this.")
 
 
+def _headline_plots(run: RunResult, rs: RunSummary, max_score: float) -> list[Figure]:
+    return [
+        Figure("scatter", scatter_png(run, max_score, f"Human grade vs grader score: {rs.label}"),
+               "Each dot is one answer: its human grade (jittered sideways, since grades are discrete) against "
+               "the grader's score. Dots on the dashed line agree exactly; above it the grader is more generous "
+               "than the human, below it stricter.",
+               f"scatter plot of human grade against grader score for {rs.label}"),
+        Figure("confusion", confusion_png(rs, f"Confusion matrix: {rs.label}"),
+               "Answers counted by human grade (rows) and grader grade (columns), both rounded to whole points. "
+               "The outlined diagonal is exact agreement; cells right of it are answers the grader scored higher "
+               "than the human.", f"confusion matrix for {rs.label}"),
+    ]
+
+
 def headline(summary: EvalSummary, runs: Sequence[RunResult]) -> Headline:
+    """The first screen: the leading configuration's figures beside human-human agreement, and its plots."""
     i = lead_index(summary)
     rs = summary.runs[i]
     in_sample = in_sample_notes(summary)
@@ -265,19 +279,7 @@ def headline(summary: EvalSummary, runs: Sequence[RunResult]) -> Headline:
         if base.label in in_sample:
             answer += (f" The in-sample figure (QWK {_f(base.overall.point('qwk'))}, column '{base.label}' below) "
                        "comes from a calibration fitted on these very answers and overstates agreement.")
-    plots = []
-    if run is not None:
-        plots = [
-            Figure("scatter", scatter_png(run, summary.max_score, f"Human grade vs grader score: {rs.label}"),
-                   "Each dot is one answer: its human grade (jittered sideways, since grades are discrete) "
-                   "against the grader's score. Dots on the dashed line agree exactly; above it the grader is "
-                   "more generous than the human, below it stricter.", f"scatter plot of human grade against "
-                   f"grader score for {rs.label}"),
-            Figure("confusion", confusion_png(rs, f"Confusion matrix: {rs.label}"),
-                   "Answers counted by human grade (rows) and grader grade (columns), both rounded to whole "
-                   "points. The outlined diagonal is exact agreement; cells right of it are answers the grader "
-                   "scored higher than the human.", f"confusion matrix for {rs.label}"),
-        ]
+    plots = _headline_plots(run, rs, summary.max_score) if run is not None else []
     return Headline(question="Can I trust this grader on this data?", subject=subject, answer=answer,
                     figures=figures, plots=plots, warning=warning)
 

@@ -149,19 +149,21 @@ class Grader:
 
     def _item(self, item: Item | dict[str, Any]) -> tuple[Rubric, str] | GradeError:
         """The item's rubric and answer, or a GradeError saying why it cannot be graded."""
-        q: Any = None
+        if isinstance(item, dict):
+            rub = item.get("rubric")
+            q, a = (rub if rub is not None else item.get("question_id")), item.get("answer")
+        elif isinstance(item, tuple | list) and len(item) == 2:
+            q, a = item
+        else:
+            return GradeError(error=f"not a (question id, answer) pair: {item!r:.80}")
+        qid = q.id if isinstance(q, Rubric) else q if isinstance(q, str) else None
+        if a is not None and not isinstance(a, str):
+            return GradeError(question_id=qid, error=f"answer: not text but {type(a).__name__}")
         try:
-            if isinstance(item, dict):
-                rub = item.get("rubric")
-                q, a = (rub if rub is not None else item.get("question_id")), item.get("answer")
-            else:
-                q, a = item
             rubric = q if isinstance(q, Rubric) else self._resolve(q, None)
             return rubric, check_answer(a, self.max_answer_chars)
-        except (InputError, TypeError, ValueError) as e:
-            qid = q.id if isinstance(q, Rubric) else q if isinstance(q, str) else None
-            reason = str(e) if isinstance(e, InputError) else f"not a (question id, answer) pair: {item!r:.80}"
-            return GradeError(question_id=qid, error=reason)
+        except InputError as e:
+            return GradeError(question_id=qid, error=str(e))
 
     # -- assembling one result -------------------------------------------------------------------
     def _warnings(self, answer: str) -> list[str]:
