@@ -92,6 +92,12 @@ def test_headline_leads_with_the_held_out_figure_and_flags_the_in_sample_one() -
     assert "in-sample figure" in head.answer and "overstates" in head.answer and head.warning is None
     table = next(s for s in report.sections if s.heading == "All figures").tables[0]
     assert "offline ⚠ in-sample" in table.header and "offline (CV)" in table.header
+    # Every other place an in-sample figure shows carries the mark too; the held-out run's do not.
+    headings = [s.heading for s in report.sections]
+    assert "Per question: offline ⚠ in-sample (8 questions)" in headings
+    assert "Per answer kind: offline ⚠ in-sample" in headings and "Per answer kind: offline (CV)" in headings
+    components = next(s for s in report.sections if s.heading == "Each component on its own").tables[0]
+    assert {r[0] for r in components.rows} == {"offline ⚠ in-sample", "offline (CV)", "judged"}
 
 
 def test_in_sample_headline_without_cv_carries_the_warning_beside_its_figures(tmp_path: Path) -> None:

@@ -180,6 +180,11 @@ def in_sample_notes(summary: EvalSummary) -> dict[str, str]:
     return out
 
 
+def _named(label: str, in_sample: dict[str, str]) -> str:
+    """A configuration's name as sections show it: in-sample ones carry the warning beside every figure."""
+    return f"{label} ⚠ in-sample" if label in in_sample else label
+
+
 def lead_index(summary: EvalSummary) -> int:
     """The configuration the headline shows: the first, unless it is in-sample and its held-out (--cv) twin
     exists, which is then the honest figure."""
@@ -288,7 +293,7 @@ def headline(summary: EvalSummary, runs: Sequence[RunResult]) -> Headline:
 def all_figures_section(summary: EvalSummary, runs: Sequence[RunResult]) -> list[Section]:
     header, rows = main_table(summary)
     in_sample = in_sample_notes(summary)
-    header = [f"{h} ⚠ in-sample" if h in in_sample else h for h in header]
+    header = [_named(h, in_sample) for h in header]
     paragraphs = ["Every configuration and every figure, with 95% bootstrap intervals. A difference column "
                   "says better or worse only when its paired interval excludes 0."]
     paragraphs += [f"⚠ {label}: {note}" for label, note in in_sample.items()]
@@ -307,18 +312,20 @@ def per_question_sections(summary: EvalSummary, runs: Sequence[RunResult]) -> li
         "mean grade per question, human and grader",
     )
     out = [Section("Mean grade per question", figures=[chart])]
-    out += [Section(f"Per question: {rs.label} ({len(rs.per_question)} questions)",
+    in_sample = in_sample_notes(summary)
+    out += [Section(f"Per question: {_named(rs.label, in_sample)} ({len(rs.per_question)} questions)",
                     tables=[Table(*group_table(rs.per_question, "question"))], folded=True)
             for rs in summary.runs]
     return out
 
 
 def per_kind_sections(summary: EvalSummary, runs: Sequence[RunResult]) -> list[Section]:
+    in_sample = in_sample_notes(summary)
     out = []
     for rs in summary.runs:
         if rs.per_kind:
             out.append(Section(
-                f"Per answer kind: {rs.label}",
+                f"Per answer kind: {_named(rs.label, in_sample)}",
                 paragraphs=["QWK is n/a where every answer of a kind has the same human grade: kappa is then 0 "
                             "by construction, whatever the grader does. Pearson r is n/a where either side is "
                             "constant."],
@@ -329,26 +336,32 @@ def per_kind_sections(summary: EvalSummary, runs: Sequence[RunResult]) -> list[S
 
 def other_plots_section(summary: EvalSummary, runs: Sequence[RunResult]) -> list[Section]:
     lead = lead_index(summary)
+    in_sample = in_sample_notes(summary)
     figures = []
-    for n, (rs, run) in enumerate(zip(summary.runs, runs, strict=False)):
+    for n, (rs, run) in enumerate(zip(summary.runs, runs, strict=True)):
         if n == lead:
             continue
-        figures.append(Figure(f"scatter-{n + 1}", scatter_png(run, summary.max_score, rs.label),
-                              f"Human grade against grader score for '{rs.label}', one dot per answer.",
+        name = _named(rs.label, in_sample)
+        figures.append(Figure(f"scatter-{n + 1}", scatter_png(run, summary.max_score, name),
+                              f"Human grade against grader score for '{name}', one dot per answer.",
                               f"scatter plot for {rs.label}"))
-        figures.append(Figure(f"confusion-{n + 1}", confusion_png(rs, rs.label),
-                              f"Confusion matrix for '{rs.label}': human grade rows, grader grade columns.",
+        figures.append(Figure(f"confusion-{n + 1}", confusion_png(rs, name),
+                              f"Confusion matrix for '{name}': human grade rows, grader grade columns.",
                               f"confusion matrix for {rs.label}"))
     return [Section("Plots of the other configurations", figures=figures, folded=True)] if figures else []
 
 
 def reference_sections(summary: EvalSummary, runs: Sequence[RunResult]) -> list[Section]:
-    out = [Section("Each component on its own", tables=[Table(*component_table(summary))], folded=True)]
+    in_sample = in_sample_notes(summary)
+    header, rows = component_table(summary)
+    rows = [[_named(r[0], in_sample), *r[1:]] for r in rows]
+    out = [Section("Each component on its own", tables=[Table(header, rows)], folded=True)]
     for rs in summary.runs:
         size = len(rs.confusion)
         conf = Table(["human \\ grader"] + [str(j) for j in range(size)],
                      [[str(i)] + [str(v) for v in row] for i, row in enumerate(rs.confusion)])
-        out.append(Section(f"Confusion matrix as a table: {rs.label}", tables=[conf], folded=True))
+        out.append(Section(f"Confusion matrix as a table: {_named(rs.label, in_sample)}", tables=[conf],
+                           folded=True))
     out.append(Section("Configurations", bullets=describe_runs(summary), folded=True))
     if summary.notes:
         out.append(Section("Notes", bullets=summary.notes))
