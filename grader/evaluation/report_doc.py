@@ -200,7 +200,8 @@ def _headline(h: Headline) -> str:
 
 
 def _section(s: Section) -> str:
-    inner = [f"<p>{html.escape(p)}</p>" for p in s.paragraphs]
+    inner = [f'<p class="warn">{html.escape(p)}</p>' if p.startswith("⚠") else f"<p>{html.escape(p)}</p>"
+             for p in s.paragraphs]
     if s.bullets:
         inner.append("<ul>" + "".join(f"<li>{html.escape(b)}</li>" for b in s.bullets) + "</ul>")
     inner += [html_table(t.header, t.rows) for t in s.tables]
