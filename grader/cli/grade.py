@@ -199,7 +199,9 @@ def register(app: typer.Typer) -> None:
     @app.command("grade")
     def grade(
         question_id: Annotated[
-            str | None, typer.Option("--question-id", "-q", metavar="ID", help="Question id in the bank, e.g. easy-2.")
+            str | None,
+            typer.Option("--question-id", "-q", metavar="ID",
+                         help="Question id, e.g. easy-2 (grader rubric list shows them)."),
         ] = None,
         question: Annotated[str | None, typer.Option("--question", help="Ad hoc question text.")] = None,
         reference: Annotated[
