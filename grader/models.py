@@ -226,6 +226,16 @@ class Feedback(BaseModel):
     text: str = Field(default="", description="The whole note to the candidate, as prose.")
 
 
+class GradeError(BaseModel):
+    """An item of `Grader.grade_many` that could not be graded (unknown question id, empty or over-long answer):
+    in the result list at the item's place, as `grader batch` writes an error record for a bad row."""
+
+    question_id: str | None = None
+    score: None = Field(default=None, description="Always None: nothing was graded.")
+    status: Literal["error"] = "error"
+    error: str = Field(description="What is wrong with the item, e.g. \"empty answer\".")
+
+
 class GradeResult(BaseModel):
     """One graded answer. Records every component so the grade can be explained and re-derived."""
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from grader.cli import main
+from grader.pipeline.grader import Grader
 
 ANSWER = "Pruning removes the least important weights, so the model is smaller and inference is faster."
 
@@ -39,13 +40,19 @@ def rub(seed_rubrics_dir: Path, offline_grader: object) -> list[str]:
     return ["--rubrics", str(seed_rubrics_dir)]
 
 
-def test_json_output(rub: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_output_is_what_the_api_gives(
+    rub: list[str], offline_grader: Grader, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, out, _ = _run(["grade", "-q", "easy-2", "--answer", ANSWER, "--json", *rub], monkeypatch, capsys)
     assert code == 0
     data = json.loads(out)
     assert data["question_id"] == "easy-2" and data["status"] == "graded" and 0 <= data["score"] <= 5
-    assert data["judge_used"] == "none" and data["judge_description"].startswith("none (offline")
+    assert data["judge_used"] == "none"
     assert data["embedding"]["signals"] and data["criteria"] and data["feedback"]["text"].startswith("Score ")
+    # The README's promise: result.model_dump_json() is what `grade --json` prints (only the timing differs).
+    api = json.loads(offline_grader.grade(ANSWER, question_id="easy-2").model_dump_json(indent=2))
+    assert data.keys() == api.keys()
+    assert {**data, "elapsed_ms": 0} == {**api, "elapsed_ms": 0}
 
 
 def test_readable_output_and_answer_sources(
@@ -69,6 +76,59 @@ def test_adhoc_question(rub: list[str], monkeypatch: pytest.MonkeyPatch, capsys:
                          "--answer", "It keeps recent data nearby to speed up repeated reads.", "--json"],
                         monkeypatch, capsys)
     assert code == 0 and json.loads(out)["question_id"] == "adhoc"
+
+
+def test_adhoc_question_on_another_scale(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["grade", "--question", "What is a cache?", "--reference",
+            "A cache keeps recently used data close by so repeated reads are faster.",
+            "--answer", "It keeps recent data nearby to speed up repeated reads.", "--judge", "none"]
+    code, out, _ = _run([*args, "--max-score", "10", "--json"], monkeypatch, capsys)
+    data = json.loads(out)
+    assert code == 0 and data["max_score"] == 10 and 5 < data["score"] <= 10
+    code, out, _ = _run([*args, "--max-score", "10"], monkeypatch, capsys)
+    assert code == 0 and " / 10 " in out
+    code, _, err = _run([*args, "--max-score", "0"], monkeypatch, capsys)
+    assert code == 2 and "--max-score" in err
+
+
+def test_max_score_is_refused_with_a_stored_rubric(
+    rub: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(["grade", "-q", "easy-2", "--answer", ANSWER, "--max-score", "10", *rub],
+                          monkeypatch, capsys)
+    assert code == 2 and out == "" and "--max-score is for ad hoc questions" in err
+
+
+def test_unknown_id_suggests_the_close_ones(
+    rub: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(["grade", "-q", "easy2", "--answer", ANSWER, *rub], monkeypatch, capsys)
+    assert code == 2 and out == ""
+    assert "unknown question id 'easy2'" in err and "did you mean 'easy-2'?" in err and "grader rubric list" in err
+    code, _, err = _run(["grade", "-q", "interview/easy-22", "--answer", ANSWER, *rub], monkeypatch, capsys)
+    assert code == 2 and "did you mean 'interview/easy-2'?" in err
+
+
+def test_panel_keeps_long_titles_whole_and_shows_latex_readably(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    question = ("What are the key differences between discriminative and generative models, and which one "
+                "estimates $P(y|x)$ rather than the joint probability $P(x,y)$ of inputs and labels?")
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = _run(["grade", "--question", question, "--reference",
+                         "Discriminative models estimate $P(y|x)$. Generative models model the joint $P(x,y)$.",
+                         "--answer", "A discriminative model learns $P(y|x)$ directly.", "--judge", "none"],
+                        monkeypatch, capsys)
+    assert code == 0
+    assert "$" not in out and "P(y|x)" in out and "P(x,y)" in out
+    title = out.splitlines()[0]
+    # The border title is shortened at a word boundary, and the whole question is printed inside the panel.
+    assert title.startswith("╭─ adhoc · What are the key differences") and "…" in title
+    words = question.replace("$", "").split()
+    cut = title.split(" · ", 1)[1].split("…")[0].split()
+    assert cut == words[: len(cut)]
+    inside = " ".join(line.strip("│ ") for line in out.splitlines()[1:4])
+    assert "What are the key differences" in inside and "joint probability" in " ".join(out.split())
 
 
 @pytest.mark.parametrize(

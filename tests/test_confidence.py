@@ -181,5 +181,7 @@ def test_report_plots_the_risk_coverage_curve(tmp_path: Path) -> None:
     s = summary.runs[0].selective
     assert s is not None and s.flagged == 16 and s.rows[1].mae < s.rows[2].mae
     html = write_report(summary, runs, tmp_path / "rep").read_text()
-    assert '<img src="risk_coverage.png"' in html and "Selective grading: offline" in html
+    # One self-contained page: the curve is embedded, and also written beside report.md.
+    assert 'alt="risk against coverage curve"' in html and "data:image/png;base64," in html
+    assert "Selective grading" in html and "offline: agreement on the most confident answers" in html
     assert (tmp_path / "rep" / "risk_coverage.png").read_bytes()[:4] == b"\x89PNG"

@@ -86,8 +86,9 @@ def test_eval_compares_configs_side_by_side_and_writes_report(interview_subset: 
     assert [i["config"] for i in items] == ["heavy"] * 30 + ["light"] * 30
     assert all(i["embedding"] is not None and i["judge"] is None and "signals" not in i for i in items)
     html = (report / "report.html").read_text()
+    # One self-contained file: the plots are embedded; report.md has them as PNGs beside it.
+    assert html.count('<img src="data:image/png;base64,') >= 3 and 'src="scatter.png"' not in html
     for png in ("scatter.png", "confusion.png", "per_question.png"):
-        assert f'src="{png}"' in html
         assert (report / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     # A second run does not overwrite the report without --force.
     code2 = subprocess.run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from grader.config import load_settings
 from grader.errors import InputError
+from grader.models import GradeError
 from grader.pipeline.grader import Grader, adhoc_rubric
 
 GOOD = (
@@ -66,8 +68,26 @@ def test_bad_input_raises_input_error(offline_grader: Grader) -> None:
         offline_grader.grade("   \n", question_id="easy-2")
     with pytest.raises(InputError, match=r"answer too long \(20001 chars > 20000\)"):
         offline_grader.grade("x" * 20_001, question_id="easy-2")
-    with pytest.raises(InputError, match="unknown question id"):
-        offline_grader.grade_many([("easy-2", GOOD), ("nope-1", GOOD)])
+
+
+
+def test_grade_many_gives_one_result_per_item_with_errors_in_place(offline_grader: Grader) -> None:
+    items = [("easy-2", GOOD), ("nope-1", GOOD), ("easy-2", "  "), {"question_id": "easy-2", "answer": OFF_TOPIC},
+             ("easy2", GOOD), ("easy-2", 42), "just a string"]
+    results = offline_grader.grade_many(items)  # type: ignore[arg-type]
+    assert [r.status for r in results] == ["graded", "error", "error", "graded", "error", "error", "error"]
+    assert results[5].error == "answer: not text but int" and results[6].error.startswith("not a (question id")
+    assert isinstance(results[1], GradeError) and results[1].score is None
+    assert results[1].question_id == "nope-1" and "unknown question id 'nope-1'" in results[1].error
+    assert results[2].error == "answer: empty answer"
+    assert "did you mean 'easy-2'?" in results[4].error
+    good = offline_grader.grade(GOOD, question_id="easy-2")
+    assert results[0].score == pytest.approx(good.score, abs=2e-4)
+    assert json.loads(results[1].model_dump_json()) == {
+        "question_id": "nope-1", "score": None, "status": "error", "error": results[1].error}
+    seen: list[int] = []
+    again = asyncio.run(offline_grader.agrade_many(items, on_result=lambda i, r: seen.append(i)))  # type: ignore[arg-type]
+    assert [r.status for r in again] == [r.status for r in results] and sorted(seen) == [0, 3]
 
 
 def test_adhoc_rubric(offline_grader: Grader) -> None:

@@ -163,3 +163,48 @@ def test_rebuild_keeps_a_commented_file_as_bak(folder: Path) -> None:
     assert backup.read_text() == commented
     assert not path.read_text().startswith("#")  # the rewrite cannot keep comments; the .bak has them
     assert load_rubric(path).question == "How does quantization compress a model?"
+
+
+def test_list_shows_every_question_with_its_scale(repo_root: Path) -> None:
+    r = run_cli_subprocess("rubric", "list", cwd=repo_root)
+    assert r.code == 0, r.err
+    lines = r.out.splitlines()
+    assert lines[0].split() == ["id", "max", "points", "question"]
+    rows = [line for line in lines[1:] if line.startswith("interview/")]
+    assert len(rows) == 22
+    easy2 = next(line for line in rows if line.startswith("interview/easy-2 "))
+    rubric = load_rubric(repo_root / "rubrics" / "interview" / "easy-2.yaml")
+    assert easy2.split()[1:3] == [f"{rubric.max_score:g}", str(len(rubric.criteria))]
+    assert easy2.endswith("What is pruning in model compression?")
+    # Natural order: easy-2 before easy-10 would be; easy-1 .. easy-6 in order.
+    easy = [line.split()[0] for line in rows if line.startswith("interview/easy-")]
+    assert easy == [f"interview/easy-{i}" for i in range(1, 7)]
+    assert "grader grade --question-id" in lines[-1]
+
+
+def test_list_by_bank_json_and_a_mistyped_bank(folder: Path) -> None:
+    import json
+
+    write_rubric(build_rubric(QUESTION.model_copy(update={"id": "q9", "bank": "other", "max_score": 10.0})),
+                 folder / "other" / "q9.yaml")
+    r = run_cli("rubric", "list", "--rubrics", folder, "--bank", "other", "--json")
+    assert r.code == 0, r.err
+    entries = json.loads(r.out)
+    assert [(e["bank"], e["id"], e["max_score"]) for e in entries] == [("other", "q9", 10.0)]
+    r = run_cli("rubric", "list", "--rubrics", folder, "--bank", "othr")
+    assert r.code == 2 and "no bank 'othr'" in r.err and "did you mean 'other'?" in r.err
+
+
+def test_list_reports_a_broken_file_and_lists_the_rest(folder: Path) -> None:
+    bad = folder / "t" / "broken.yaml"
+    bad.write_text("id: broken\nquestion: [unclosed\n")
+    r = run_cli("rubric", "list", "--rubrics", folder)
+    assert r.code == 2
+    assert "t/medium-2" in r.out and str(bad) in r.err
+
+
+def test_unknown_id_suggests_close_ids(folder: Path) -> None:
+    r = run_cli("rubric", "show", "medium2", "--rubrics", folder)
+    assert r.code == 2
+    assert r.err == (f"error: unknown question id 'medium2': no rubric for it in {folder}/; did you mean "
+                     "'medium-2'? (`grader rubric list` shows every id)\n")

@@ -12,14 +12,19 @@ from collections.abc import Iterable
 
 import typer
 
+from grader.cli.help import GraderGroup
 from grader.errors import GraderError
 
 _app = typer.Typer(
     name="grader",
     help="Grade free-text answers against reference answers.",
+    cls=GraderGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help, wrapped to the terminal (up to 120 columns); see grader/cli/help.py.
+    rich_markup_mode=None,
+    context_settings={"max_content_width": 120, "help_option_names": ["-h", "--help"]},
 )
 
 

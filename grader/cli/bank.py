@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
 
     @bank_app.command("import")
     def import_(
-        path: Annotated[Path, typer.Argument(help="Bank file: .md (seed format), .json, .jsonl, .yaml or .csv.")],
+        path: Annotated[Path, typer.Argument(metavar="INPUT", help="Bank file: .md (seed format), .json, .jsonl, .yaml or .csv.")],
         bank: Annotated[str | None, typer.Option("--bank", help="Bank name (default: the file name).")] = None,
         out: Annotated[Path | None, typer.Option("--out", help="Rubric folder (default: rubrics/).")] = None,
         builder: BuilderOpt = "auto",

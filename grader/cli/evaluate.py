@@ -32,7 +32,9 @@ ConfigsOpt = Annotated[
     ),
 ]
 ReportOpt = Annotated[
-    Path | None, typer.Option("--report", help="Write report.md, report.html and PNG plots into this folder.")
+    Path | None,
+    typer.Option("--report", help="Write report.html (one self-contained file to open in a browser) and report.md "
+                 "with its PNG plots into this folder."),
 ]
 MapOpt = Annotated[
     list[str] | None,
@@ -46,7 +48,7 @@ ItemsOpt = Annotated[
 def register(app: typer.Typer) -> None:
     @app.command("eval")
     def eval_command(
-        dataset: Annotated[Path, typer.Argument(help="Eval set: JSONL (see eval/README.md) or CSV with --map.")],
+        dataset: Annotated[Path, typer.Argument(metavar="INPUT", help="Eval set: JSONL (see eval/README.md) or CSV with --map.")],
         config: ConfigsOpt = None,
         judge: JudgeOpt = None,
         base_url: BaseUrlOpt = None,

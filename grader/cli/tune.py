@@ -29,7 +29,7 @@ PromptsOpt = Annotated[
 def register(app: typer.Typer) -> None:
     @app.command("tune")
     def tune_command(
-        dataset: Annotated[Path, typer.Argument(help="Graded eval set (JSONL, or CSV with --map).")],
+        dataset: Annotated[Path, typer.Argument(metavar="INPUT", help="Graded eval set (JSONL, or CSV with --map).")],
         output: Annotated[Path, typer.Option("-o", "--output", help="Config file to write (.yaml/.yml/.json).")],
         config: ConfigOpt = None,
         prompt: PromptsOpt = None,

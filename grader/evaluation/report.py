@@ -1,21 +1,40 @@
-"""Render an EvalSummary: a terminal table, and a Markdown + HTML report with three PNG plots.
+"""Render an EvalSummary: a terminal table, and a report (one self-contained HTML file, plus Markdown).
 
-Plots use matplotlib's Agg backend (no display needed): human versus grader scatter, the confusion matrix as
-a heat map, and per-question mean grades as bars. One panel per configuration.
+The report's first screen answers "can I trust this grader on this data?": a headline card with the honest
+figures and their intervals beside human-human agreement, the in-sample warning where a figure is in-sample,
+then the predicted-vs-human scatter and the confusion matrix. Long tables follow, folded. The report is a list
+of sections: `write_report(..., extra_sections=[fn])` adds views, each `fn(summary, runs) -> list[Section]`.
 """
 
 from __future__ import annotations
 
-import html
 import math
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from grader.evaluation.bootstrap import Interval
 from grader.evaluation.metrics import LOWER_IS_BETTER, METRIC_NAMES
-from grader.evaluation.report_selective import selective_sections, write_risk_plot
+from grader.evaluation.report_doc import (
+    Figure,
+    Headline,
+    HeadlineFigure,
+    Report,
+    Section,
+    Table,
+    Tone,
+    html_table,
+    md_table,
+    render_html,
+    render_markdown,
+)
+from grader.evaluation.report_plots import confusion_png, per_question_png, scatter_png
+from grader.evaluation.report_selective import selective_sections
 from grader.evaluation.runner import RunResult
-from grader.evaluation.summary import EvalSummary, Figures, GroupRow
+from grader.evaluation.summary import EvalSummary, Figures, GroupRow, RunSummary
 
-PLOTS = {"scatter": "scatter.png", "confusion": "confusion.png", "per_question": "per_question.png"}
+__all__ = ["LABELS", "Section", "html_table", "md_table", "render_text", "text_table", "write_report"]
+
+SectionBuilder = Callable[[EvalSummary, Sequence[RunResult]], list[Section]]
 
 LABELS = {
     "pearson": "Pearson r",
@@ -87,8 +106,8 @@ def component_table(summary: EvalSummary) -> tuple[list[str], list[list[str]]]:
 def group_table(rows_in: list[GroupRow], key_name: str) -> tuple[list[str], list[list[str]]]:
     header = [key_name, "n", "human mean", "grader mean", "MAE", "Pearson r", "QWK", "exact", "flagged"]
     rows = [
-        [g.key, str(g.n), _f(g.human_mean, 2), _f(g.grader_mean, 2), _f(g.mae, 2), _f(g.pearson, 2), _f(g.qwk, 2),
-         _f(g.exact, 2), str(g.flagged)]
+        [g.key, str(g.n), _f(g.human_mean, 2), _f(g.grader_mean, 2), _f(g.mae, 2), _f(g.pearson, 2),
+         f"n/a ({g.qwk_undefined})" if g.qwk_undefined else _f(g.qwk, 2), _f(g.exact, 2), str(g.flagged)]
         for g in rows_in
     ]
     return header, rows
@@ -100,21 +119,6 @@ def text_table(header: list[str], rows: list[list[str]]) -> str:
     out = [line, "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
     return "\n".join(out)
-
-
-def md_table(header: list[str], rows: list[list[str]]) -> str:
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|")
-
-    out = ["| " + " | ".join(esc(h) for h in header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
-
-
-def html_table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def describe_runs(summary: EvalSummary) -> list[str]:
@@ -162,135 +166,234 @@ def render_text(summary: EvalSummary) -> str:
     return "\n".join(parts)
 
 
-# -- plots ---------------------------------------------------------------------------------------
-def write_plots(summary: EvalSummary, runs: list[RunResult], out_dir: Path) -> dict[str, Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    k = len(runs)
-    paths = {name: out_dir / fname for name, fname in PLOTS.items()}
-    rng = np.random.default_rng(0)
-    top = summary.max_score
-
-    fig, axes = plt.subplots(1, k, figsize=(4.6 * k, 4.4), squeeze=False)
-    for ax, run in zip(axes[0], runs, strict=True):
-        pts = [(it.human, it.combined) for it in run.items if it.combined is not None]
-        if pts:
-            h = np.array([p[0] for p in pts]) + rng.uniform(-0.12, 0.12, len(pts))  # jitter: grades are discrete
-            g = np.array([p[1] for p in pts])
-            ax.scatter(h, g, s=9, alpha=0.45)
-        ax.plot([0, top], [0, top], color="grey", lw=1, ls="--")
-        ax.set_xlim(-0.3, top + 0.3)
-        ax.set_ylim(-0.3, top + 0.3)
-        ax.set_xlabel("human grade (jittered)")
-        ax.set_ylabel("grader score")
-        ax.set_title(run.label)
-    fig.suptitle("Human grade vs grader score")
-    fig.tight_layout()
-    fig.savefig(paths["scatter"], dpi=110)
-    plt.close(fig)
-
-    fig, axes = plt.subplots(1, k, figsize=(4.6 * k, 4.2), squeeze=False)
-    for ax, rs in zip(axes[0], summary.runs, strict=True):
-        m = np.array(rs.confusion, dtype=float)
-        ax.imshow(m, cmap="Blues", origin="lower")
-        for (i, j), v in np.ndenumerate(m):
-            if v:
-                ax.text(j, i, str(int(v)), ha="center", va="center", fontsize=8,
-                        color="white" if v > m.max() / 2 else "black")
-        ax.set_xlabel("grader (whole points)")
-        ax.set_ylabel("human (whole points)")
-        ax.set_xticks(range(m.shape[1]))
-        ax.set_yticks(range(m.shape[0]))
-        ax.set_title(rs.label)
-    fig.suptitle("Confusion matrix (rows: human, columns: grader)")
-    fig.tight_layout()
-    fig.savefig(paths["confusion"], dpi=110)
-    plt.close(fig)
-
-    keys = [g.key for g in summary.runs[0].per_question] if summary.runs else []
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(keys) * (k + 1)), 4.2))
-    x = np.arange(len(keys))
-    width = 0.8 / (k + 1)
-    human = {g.key: g.human_mean for g in summary.runs[0].per_question} if summary.runs else {}
-    ax.bar(x, [human.get(key, 0.0) for key in keys], width, label="human", color="grey")
-    for j, rs in enumerate(summary.runs, start=1):
-        means = {g.key: g.grader_mean for g in rs.per_question}
-        ax.bar(x + j * width, [means.get(key, 0.0) for key in keys], width, label=rs.label)
-    ax.set_xticks(x + width * k / 2)
-    ax.set_xticklabels(keys, rotation=70, fontsize=7)
-    ax.set_ylabel("mean score")
-    ax.set_ylim(0, top)
-    ax.set_title("Mean grade per question")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(paths["per_question"], dpi=110)
-    plt.close(fig)
-    return paths
+# -- which figure leads --------------------------------------------------------------------------
+HEADLINE_METRICS = ("qwk", "pearson", "mae", "exact", "within1")
 
 
-# -- documents -----------------------------------------------------------------------------------
-def _sections(summary: EvalSummary) -> list[tuple[str, tuple[list[str], list[list[str]]] | list[str]]]:
-    sections: list[tuple[str, tuple[list[str], list[list[str]]] | list[str]]] = [
-        ("Configurations", describe_runs(summary)),
-        ("Agreement with the human grade", main_table(summary)),
-        ("Each component on its own", component_table(summary)),
+def in_sample_notes(summary: EvalSummary) -> dict[str, str]:
+    """Configuration label -> the eval's in-sample warning for it (see grader.evaluation.notes)."""
+    out: dict[str, str] = {}
+    for r in summary.runs:
+        for note in summary.notes:
+            for marker in ("IN-SAMPLE", "PARTLY IN-SAMPLE"):
+                if note.startswith(f"{r.label}: {marker}"):
+                    out[r.label] = note.removeprefix(f"{r.label}: ")
+    return out
+
+
+def _named(label: str, in_sample: dict[str, str]) -> str:
+    """A configuration's name as sections show it: in-sample ones carry the warning beside every figure."""
+    return f"{label} ⚠ in-sample" if label in in_sample else label
+
+
+def lead_index(summary: EvalSummary) -> int:
+    """The configuration the headline shows: the first, unless it is in-sample and its held-out (--cv) twin
+    exists, which is then the honest figure."""
+    if not summary.runs:
+        return 0
+    first = summary.runs[0].label
+    if first in in_sample_notes(summary):
+        for i, r in enumerate(summary.runs):
+            if r.label == f"{first} (CV)":
+                return i
+    return 0
+
+
+def _versus_human(name: str, grader: Interval, human: Interval) -> tuple[str, Tone]:
+    """Grader against human A vs B on one metric: better or worse only when the intervals do not overlap."""
+    if not all(math.isfinite(x) for x in (grader.low, grader.high, human.low, human.high)):
+        return "", "plain"
+    lower = name in LOWER_IS_BETTER
+    if grader.low > human.high:
+        return ("▼ worse than human A vs B", "bad") if lower else ("▲ better than human A vs B", "good")
+    if grader.high < human.low:
+        return ("▲ better than human A vs B", "good") if lower else ("▼ worse than human A vs B", "bad")
+    return "≈ about the same as human A vs B (intervals overlap)", "same"
+
+
+def _qwk_reading(q: float) -> str:
+    # The customary reading of kappa (Landis & Koch 1977).
+    for bound, word in ((0.2, "slight"), (0.4, "fair"), (0.6, "moderate"), (0.8, "substantial")):
+        if q < bound:
+            return word
+    return "almost perfect"
+
+
+def _bias_sentence(run: RunResult) -> str:
+    """How far the grader's mean score sits from the human mean: a generous or strict grader shows here first."""
+    pairs = [(it.human, it.combined) for it in run.items if it.combined is not None]
+    human = sum(h for h, _ in pairs) / len(pairs)
+    grader = sum(g for _, g in pairs) / len(pairs)
+    gap = grader - human
+    if abs(gap) < 0.25:
+        return f"Its mean score ({grader:.2f}) is within a quarter point of the human mean ({human:.2f})."
+    side = "higher" if gap > 0 else "lower"
+    return (f"On average it scores {abs(gap):.2f} points {side} than the human ({grader:.2f} against {human:.2f}): "
+            "calibrating on a few dozen of your own graded answers (`grader tune`) corrects a shift like this.")
+
+
+def _headline_plots(run: RunResult, rs: RunSummary, max_score: float) -> list[Figure]:
+    return [
+        Figure("scatter", scatter_png(run, max_score, f"Human grade vs grader score: {rs.label}"),
+               "Each dot is one answer: its human grade (jittered sideways, since grades are discrete) against "
+               "the grader's score. Dots on the dashed line agree exactly; above it the grader is more generous "
+               "than the human, below it stricter.",
+               f"scatter plot of human grade against grader score for {rs.label}"),
+        Figure("confusion", confusion_png(rs, f"Confusion matrix: {rs.label}"),
+               "Answers counted by human grade (rows) and grader grade (columns), both rounded to whole points. "
+               "The outlined diagonal is exact agreement; cells right of it are answers the grader scored higher "
+               "than the human.", f"confusion matrix for {rs.label}"),
     ]
+
+
+def headline(summary: EvalSummary, runs: Sequence[RunResult]) -> Headline:
+    """The first screen: the leading configuration's figures beside human-human agreement, and its plots."""
+    i = lead_index(summary)
+    rs = summary.runs[i]
+    in_sample = in_sample_notes(summary)
+    hh = summary.human_human
+    figures = []
+    for name in HEADLINE_METRICS:
+        iv = rs.overall.metrics[name]
+        verdict, tone = _versus_human(name, iv, hh.metrics[name]) if hh is not None else ("", "plain")
+        figures.append(HeadlineFigure(
+            metric=LABELS[name] + (" (lower is better)" if name in LOWER_IS_BETTER else ""),
+            value=_f(iv.value), interval=f"[{_f(iv.low)}, {_f(iv.high)}]",
+            human=_cell(hh, name) if hh is not None else None, verdict=verdict, tone=tone,
+        ))
+    q = rs.overall.metrics["qwk"]
+    if rs.n == 0 or not math.isfinite(q.value):
+        answer = "No answer was scored, so there is nothing to trust yet: see the notes below."
+    elif hh is not None:
+        how = {"good": "better than", "bad": "less well than", "same": "about as well as"}.get(
+            _versus_human("qwk", q, hh.metrics["qwk"])[1], "about as well as")
+        answer = (f"On {rs.n} answers it agrees with the human grade {how} two human graders agree with each "
+                  f"other (QWK {_f(q.value)} against {_f(hh.point('qwk'))}; where the set's grade averages both "
+                  "humans it is an easier target than one human: see 'Each component on its own').")
+    else:
+        answer = (f"On {rs.n} answers its agreement with the human grade is {_qwk_reading(q.value)} "
+                  f"(QWK {_f(q.value)}, 95% interval {_f(q.low)} to {_f(q.high)}); the set has no second human "
+                  "grader to compare with.")
+    subject = f"{rs.label}:"
+    warning = in_sample.get(rs.label)
+    run = next((r for r in runs if r.label == rs.label), None)
+    if run is not None and rs.n:
+        answer += " " + _bias_sentence(run)
+    if run is not None and run.cross_validated:
+        subject = f"{rs.label}, held out (each question scored by a calibration fitted without it):"
+        base = summary.runs[0]
+        if base.label in in_sample:
+            answer += (f" The in-sample figure (QWK {_f(base.overall.point('qwk'))}, column '{base.label}' below) "
+                       "comes from a calibration fitted on these very answers and overstates agreement.")
+    plots = _headline_plots(run, rs, summary.max_score) if run is not None else []
+    return Headline(question="Can I trust this grader on this data?", subject=subject, answer=answer,
+                    figures=figures, plots=plots, warning=warning)
+
+
+# -- sections ------------------------------------------------------------------------------------
+def all_figures_section(summary: EvalSummary, runs: Sequence[RunResult]) -> list[Section]:
+    header, rows = main_table(summary)
+    in_sample = in_sample_notes(summary)
+    header = [_named(h, in_sample) for h in header]
+    paragraphs = ["Every configuration and every figure, with 95% bootstrap intervals. A difference column "
+                  "says better or worse only when its paired interval excludes 0."]
+    paragraphs += [f"⚠ {label}: {note}" for label, note in in_sample.items()]
+    return [Section("All figures", paragraphs=paragraphs, tables=[Table(header, rows)])]
+
+
+def per_question_sections(summary: EvalSummary, runs: Sequence[RunResult]) -> list[Section]:
+    if not summary.runs or not summary.runs[0].per_question:
+        return []
+    chart = Figure(
+        "per_question",
+        per_question_png(summary.runs[0].per_question, [(r.label, r.per_question) for r in summary.runs],
+                         summary.max_score),
+        "Mean grade per question: the grey bar is the human mean, each marker a configuration's mean. "
+        f"Questions are sorted by how much '{summary.runs[0].label}' over-scores them, most generous at the top.",
+        "mean grade per question, human and grader",
+    )
+    out = [Section("Mean grade per question", figures=[chart])]
+    in_sample = in_sample_notes(summary)
+    out += [Section(f"Per question: {_named(rs.label, in_sample)} ({len(rs.per_question)} questions)",
+                    tables=[Table(*group_table(rs.per_question, "question"))], folded=True)
+            for rs in summary.runs]
+    return out
+
+
+def per_kind_sections(summary: EvalSummary, runs: Sequence[RunResult]) -> list[Section]:
+    in_sample = in_sample_notes(summary)
+    out = []
     for rs in summary.runs:
-        sections.append((f"Per question: {rs.label}", group_table(rs.per_question, "question")))
         if rs.per_kind:
-            sections.append((f"Per answer kind: {rs.label}", group_table(rs.per_kind, "answer kind")))
+            out.append(Section(
+                f"Per answer kind: {_named(rs.label, in_sample)}",
+                paragraphs=["QWK is n/a where every answer of a kind has the same human grade: kappa is then 0 "
+                            "by construction, whatever the grader does. Pearson r is n/a where either side is "
+                            "constant."],
+                tables=[Table(*group_table(rs.per_kind, "answer kind"))],
+            ))
+    return out
+
+
+def other_plots_section(summary: EvalSummary, runs: Sequence[RunResult]) -> list[Section]:
+    lead = lead_index(summary)
+    in_sample = in_sample_notes(summary)
+    figures = []
+    for n, (rs, run) in enumerate(zip(summary.runs, runs, strict=True)):
+        if n == lead:
+            continue
+        name = _named(rs.label, in_sample)
+        figures.append(Figure(f"scatter-{n + 1}", scatter_png(run, summary.max_score, name),
+                              f"Human grade against grader score for '{name}', one dot per answer.",
+                              f"scatter plot for {rs.label}"))
+        figures.append(Figure(f"confusion-{n + 1}", confusion_png(rs, name),
+                              f"Confusion matrix for '{name}': human grade rows, grader grade columns.",
+                              f"confusion matrix for {rs.label}"))
+    return [Section("Plots of the other configurations", figures=figures, folded=True)] if figures else []
+
+
+def reference_sections(summary: EvalSummary, runs: Sequence[RunResult]) -> list[Section]:
+    in_sample = in_sample_notes(summary)
+    header, rows = component_table(summary)
+    rows = [[_named(r[0], in_sample), *r[1:]] for r in rows]
+    out = [Section("Each component on its own", tables=[Table(header, rows)], folded=True)]
+    for rs in summary.runs:
         size = len(rs.confusion)
-        conf = (["human \\ grader"] + [str(j) for j in range(size)],
-                [[str(i)] + [str(v) for v in row] for i, row in enumerate(rs.confusion)])
-        sections.append((f"Confusion matrix: {rs.label}", conf))
-    sections += selective_sections(summary)  # type: ignore[arg-type]
+        conf = Table(["human \\ grader"] + [str(j) for j in range(size)],
+                     [[str(i)] + [str(v) for v in row] for i, row in enumerate(rs.confusion)])
+        out.append(Section(f"Confusion matrix as a table: {_named(rs.label, in_sample)}", tables=[conf],
+                           folded=True))
+    out.append(Section("Configurations", bullets=describe_runs(summary), folded=True))
     if summary.notes:
-        sections.append(("Notes", summary.notes))
-    return sections
+        out.append(Section("Notes", bullets=summary.notes))
+    return out
 
 
-def write_report(summary: EvalSummary, runs: list[RunResult], out_dir: Path, command: str | None = None) -> Path:
-    """Write report.md, report.html and the three PNGs into out_dir; returns the HTML path."""
-    paths = write_plots(summary, runs, out_dir)
-    paths.update(write_risk_plot(summary, out_dir))
-    title = f"Eval report: {Path(summary.dataset).name}"
-    md = [f"# {title}", "", method_note(summary), ""]
-    if command:
-        md += ["Made with:", "", "```", command, "```", ""]
-    body = [f"<h1>{html.escape(title)}</h1>", f"<p>{html.escape(method_note(summary))}</p>"]
-    if command:
-        body.append(f"<pre>{html.escape(command)}</pre>")
-    for heading, content in _sections(summary):
-        md += [f"## {heading}", ""]
-        body.append(f"<h2>{html.escape(heading)}</h2>")
-        if isinstance(content, tuple):
-            md += [md_table(*content), ""]
-            body.append(html_table(*content))
-        else:
-            md += [f"- {line}" for line in content] + [""]
-            body.append("<ul>" + "".join(f"<li>{html.escape(line)}</li>" for line in content) + "</ul>")
-    md += ["## Plots", ""]
-    body.append("<h2>Plots</h2>")
-    for name, p in paths.items():
-        alt = name.replace("_", " ")
-        md += [f"![{alt}]({p.name})", ""]
-        body.append(f'<figure><img src="{p.name}" alt="{alt}"><figcaption>{alt}</figcaption></figure>')
-    (out_dir / "report.md").write_text("\n".join(md), encoding="utf-8")
-    style = (
-        "body{font-family:system-ui,sans-serif;margin:2em;max-width:1400px}"
-        "table{border-collapse:collapse;margin:0.5em 0 1.5em}td,th{border:1px solid #ccc;padding:3px 8px;"
-        "font-size:13px;text-align:left}th{background:#f3f3f3}img{max-width:100%;border:1px solid #eee}"
-        "pre{background:#f6f6f6;padding:0.6em}"
-    )
-    doc = (
-        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
-        f"<style>{style}</style></head><body>{''.join(body)}</body></html>"
-    )
+DEFAULT_SECTIONS: tuple[SectionBuilder, ...] = (all_figures_section, selective_sections, per_question_sections,
+                                                per_kind_sections, other_plots_section)
+
+
+def build_report(
+    summary: EvalSummary, runs: Sequence[RunResult], command: str | None = None,
+    extra_sections: Sequence[SectionBuilder] = (),
+) -> Report:
+    sections: list[Section] = []
+    for build in (*DEFAULT_SECTIONS, *extra_sections, reference_sections):
+        sections += build(summary, runs)
+    return Report(title=f"Eval report: {Path(summary.dataset).name}", intro=method_note(summary),
+                  headline=headline(summary, runs), sections=sections, command=command)
+
+
+def write_report(
+    summary: EvalSummary, runs: Sequence[RunResult], out_dir: Path, command: str | None = None,
+    extra_sections: Sequence[SectionBuilder] = (),
+) -> Path:
+    """Write report.html (self-contained: images embedded) and report.md with its PNGs; returns the HTML path."""
+    report = build_report(summary, runs, command, extra_sections)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for fig in [*report.headline.plots, *(f for s in report.sections for f in s.figures)]:
+        (out_dir / f"{fig.name}.png").write_bytes(fig.png)
+    (out_dir / "report.md").write_text(render_markdown(report), encoding="utf-8")
     out = out_dir / "report.html"
-    out.write_text(doc, encoding="utf-8")
+    out.write_text(render_html(report), encoding="utf-8")
     return out

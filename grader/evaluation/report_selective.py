@@ -1,19 +1,21 @@
-"""The selective-grading part of the eval report: the risk-coverage table and curve (glued into report.py)."""
+"""The selective-grading part of the eval report: the risk-coverage table and curve, as one report section."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import io
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from grader.evaluation.report_doc import Figure, Section, Table
+
 if TYPE_CHECKING:
+    from grader.evaluation.runner import RunResult
     from grader.evaluation.summary import EvalSummary
 
-RISK_PLOT = "risk_coverage.png"
 
-
-def selective_sections(summary: EvalSummary) -> list[tuple[str, tuple[list[str], list[list[str]]]]]:
-    """One table per configuration: agreement on the most confident shares, and what the review flags catch."""
-    out = []
+def selective_sections(summary: EvalSummary, runs: Sequence[RunResult] = ()) -> list[Section]:
+    """Per configuration: agreement on the most confident shares and what the review flags catch; one curve."""
+    tables = []
     for rs in summary.runs:
         s = rs.selective
         if s is None:
@@ -27,15 +29,25 @@ def selective_sections(summary: EvalSummary) -> list[tuple[str, tuple[list[str],
                      f"{s.mae_unflagged:.3f}" if s.mae_unflagged is not None else "–"])
         if s.reasons:
             rows.append(["reasons", ", ".join(f"{k} {v}" for k, v in s.reasons.items()), "", ""])
-        out.append((f"Selective grading: {rs.label}", (header, rows)))
-    return out
+        tables.append((rs.label, Table(header, rows)))
+    if not tables:
+        return []
+    png = risk_png(summary)
+    figures = [Figure("risk_coverage", png,
+                      "Mean absolute error of the answers kept, keeping the most confident first: a curve that "
+                      "rises to the right means the grader's confidence picks out its own errors; the dotted line "
+                      "marks the share not flagged for review.", "risk against coverage curve")] if png else []
+    return [Section("Selective grading: which grades need a person",
+                    paragraphs=[f"{label}: agreement on the most confident answers, and the answers flagged for "
+                                "review." for label, _ in tables],
+                    tables=[t for _, t in tables], figures=figures)]
 
 
-def write_risk_plot(summary: EvalSummary, out_dir: Path) -> dict[str, Path]:
+def risk_png(summary: EvalSummary) -> bytes:
     """MAE of the answers kept against the share kept, most confident first: the risk-coverage curve."""
     curves = [(rs.label, rs.selective) for rs in summary.runs if rs.selective is not None and rs.selective.curve]
     if not curves:
-        return {}
+        return b""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -53,7 +65,7 @@ def write_risk_plot(summary: EvalSummary, out_dir: Path) -> dict[str, Path]:
     ax.set_title("Risk against coverage")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    path = out_dir / RISK_PLOT
-    fig.savefig(path, dpi=110)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
-    return {"risk_coverage": path}
+    return buf.getvalue()

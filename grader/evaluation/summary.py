@@ -26,6 +26,7 @@ from grader.evaluation.metrics import (
     confusion_matrix,
     exact_agreement,
     finite_or_none,
+    round_half_up,
 )
 from grader.evaluation.runner import ItemOutcome, RunResult
 from grader.evaluation.selective import Selective, selective_of_items
@@ -56,6 +57,7 @@ class GroupRow(BaseModel):
     qwk: float | None
     exact: float
     flagged: int = Field(default=0, description="Answers the pipeline flagged as addressing the grader.")
+    qwk_undefined: str | None = Field(default=None, description="Why qwk is null, when it is.")
 
 
 class RunSummary(BaseModel):
@@ -133,6 +135,8 @@ def _group_rows(scored: Sequence[tuple[ItemOutcome, float]], key: str, max_score
         h = np.array([p[0] for p in pairs])
         g = np.array([p[1] for p in pairs])
         m = all_metrics(h, g, max_score) if len(pairs) > 1 else {"pearson": math.nan, "qwk": math.nan}
+        # With one whole-point human grade in the group, kappa is 0 (or 0/0) whatever the grader does: no figure.
+        why = "one human grade" if len(set(round_half_up(h, max_score).tolist())) == 1 else None
         rows.append(
             GroupRow(
                 key=k,
@@ -141,9 +145,10 @@ def _group_rows(scored: Sequence[tuple[ItemOutcome, float]], key: str, max_score
                 grader_mean=float(g.mean()),
                 mae=float(np.abs(h - g).mean()),
                 pearson=finite_or_none(m["pearson"]),
-                qwk=finite_or_none(m["qwk"]),
+                qwk=None if why else finite_or_none(m["qwk"]),
                 exact=exact_agreement(h, g, max_score),
                 flagged=flagged.get(k, 0),
+                qwk_undefined=why,
             )
         )
     return rows

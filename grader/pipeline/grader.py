@@ -20,7 +20,15 @@ from typing import Any, Literal
 from grader.batches import in_order
 from grader.config import Settings, load_settings
 from grader.errors import InputError
-from grader.models import EmbeddingResult, GradeResult, JudgeResult, Question, ReviewReason, Rubric
+from grader.models import (
+    EmbeddingResult,
+    GradeError,
+    GradeResult,
+    JudgeResult,
+    Question,
+    ReviewReason,
+    Rubric,
+)
 from grader.pipeline.combine import combine, judge_warning
 from grader.pipeline.feedback import compose_feedback
 
@@ -177,14 +185,23 @@ class Grader:
             raise InputError("give a question id or a rubric", field="question_id")
         return self.rubric(question_id)
 
-    def _item(self, item: Item | dict[str, Any]) -> tuple[Rubric, str]:
+    def _item(self, item: Item | dict[str, Any]) -> tuple[Rubric, str] | GradeError:
+        """The item's rubric and answer, or a GradeError saying why it cannot be graded."""
         if isinstance(item, dict):
             rub = item.get("rubric")
             q, a = (rub if rub is not None else item.get("question_id")), item.get("answer")
-        else:
+        elif isinstance(item, tuple | list) and len(item) == 2:
             q, a = item
-        rubric = q if isinstance(q, Rubric) else self._resolve(q, None)
-        return rubric, check_answer(a, self.max_answer_chars)
+        else:
+            return GradeError(error=f"not a (question id, answer) pair: {item!r:.80}")
+        qid = q.id if isinstance(q, Rubric) else q if isinstance(q, str) else None
+        if a is not None and not isinstance(a, str):
+            return GradeError(question_id=qid, error=f"answer: not text but {type(a).__name__}")
+        try:
+            rubric = q if isinstance(q, Rubric) else self._resolve(q, None)
+            return rubric, check_answer(a, self.max_answer_chars)
+        except InputError as e:
+            return GradeError(question_id=qid, error=str(e))
 
     # -- assembling one result -------------------------------------------------------------------
     def _warnings(self, answer: str) -> list[str]:
@@ -250,16 +267,18 @@ class Grader:
         jr = judge.judge(rub, answer) if judge is not None else None
         return self.finish(rub, answer, emb, jr, (time.perf_counter() - t0) * 1000)
 
-    def grade_many(self, items: Iterable[Item | dict[str, Any]]) -> list[GradeResult]:
+    def grade_many(self, items: Iterable[Item | dict[str, Any]]) -> list[GradeResult | GradeError]:
         """Grade many answers: one batched encoding pass; judge calls run concurrently when a judge is used.
 
-        Items are (question_id or Rubric, answer) pairs or dicts with question_id/rubric and answer.
-        Raises InputError on the first bad item; `grader batch` turns bad rows into error records instead.
+        Items are (question_id or Rubric, answer) pairs or dicts with question_id/rubric and answer. Returns one
+        result per item, in order; an item that cannot be graded (unknown question id, empty or over-long answer)
+        gets a GradeError (status "error", `error` says why) and the others are graded, as in `grader batch`.
         """
-        pairs = [self._item(i) for i in items]
-        if self.judge is not None:
-            return asyncio.run(self._agrade_pairs(pairs))
-        return self._grade_pairs_offline(pairs)
+        prepared = [self._item(i) for i in items]
+        good = [(k, p) for k, p in enumerate(prepared) if not isinstance(p, GradeError)]
+        pairs = [p for _, p in good]
+        graded = asyncio.run(self._agrade_pairs(pairs)) if self.judge is not None else self._grade_pairs_offline(pairs)
+        return _merge(prepared, good, graded)
 
     def _grade_pairs_offline(self, pairs: Sequence[tuple[Rubric, str]]) -> list[GradeResult]:
         return in_order(self.grade_offline_batches(pairs), len(pairs))
@@ -289,14 +308,17 @@ class Grader:
         self,
         items: Iterable[Item | dict[str, Any]],
         on_result: Callable[[int, GradeResult], None] | None = None,
-    ) -> list[GradeResult]:
+    ) -> list[GradeResult | GradeError]:
         """Grade many answers; at most settings.judge.concurrency judge calls are in flight.
 
-        `on_result(index, result)` is called as each grade completes (in completion order), which
-        lets a caller stream results to disk.
+        Like `grade_many`, bad items become GradeErrors in place. `on_result(index, result)` is called as each
+        grade completes (in completion order; index into `items`), which lets a caller stream results to disk.
         """
-        pairs = [self._item(i) for i in items]
-        return await self._agrade_pairs(pairs, on_result)
+        prepared = [self._item(i) for i in items]
+        good = [(k, p) for k, p in enumerate(prepared) if not isinstance(p, GradeError)]
+        callback = None if on_result is None else (lambda j, r: on_result(good[j][0], r))
+        graded = await self._agrade_pairs([p for _, p in good], callback)
+        return _merge(prepared, good, graded)
 
     async def _agrade_pairs(
         self,
@@ -330,3 +352,13 @@ class Grader:
 
         await asyncio.gather(*(one(i) for i in range(len(pairs))))
         return results  # type: ignore[return-value]
+
+
+def _merge(
+    prepared: Sequence[tuple[Rubric, str] | GradeError],
+    good: Sequence[tuple[int, tuple[Rubric, str]]],
+    graded: Sequence[GradeResult],
+) -> list[GradeResult | GradeError]:
+    """Each item's result at its place: the grade of a good item, the GradeError of a bad one."""
+    by_index = dict(zip((k for k, _ in good), graded, strict=True))
+    return [p if isinstance(p, GradeError) else by_index[k] for k, p in enumerate(prepared)]

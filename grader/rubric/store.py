@@ -145,7 +145,8 @@ def find_rubric_path(rubrics_dir: str | Path, question_id: str) -> Path:
             if r.id == qid and (not bank or r.bank == bank):
                 candidates.append(p)
     if not candidates:
-        raise InputError(f"unknown question id {question_id!r}: no rubric for it in {rubrics_dir}/")
+        hint = _did_you_mean(rubrics_dir, question_id)
+        raise InputError(f"unknown question id {question_id!r}: no rubric for it in {rubrics_dir}/{hint}")
     if len(candidates) > 1:
         where = ", ".join(str(p) for p in candidates)
         raise InputError(
@@ -153,6 +154,20 @@ def find_rubric_path(rubrics_dir: str | Path, question_id: str) -> Path:
             f"e.g. {candidates[0].parent.name}/{qid}"
         )
     return candidates[0]
+
+
+def _did_you_mean(rubrics_dir: Path, question_id: str) -> str:
+    """'; did you mean 'easy-2'? ...' for ids close to a mistyped one (by file name: no rubric is parsed)."""
+    import difflib
+
+    files = rubric_files(rubrics_dir)
+    known = [f"{p.parent.name}/{p.stem}" for p in files] if "/" in question_id else [p.stem for p in files]
+    scored = sorted(((difflib.SequenceMatcher(None, question_id, k).ratio(), k) for k in set(known)), reverse=True)
+    # The best match, and any about as close (easy-1 vs easy-7 for "easy"); not a list of everything similar.
+    close = [k for r, k in scored[:3] if r >= 0.6 and r >= scored[0][0] - 0.05]
+    if not close:
+        return ""
+    return f"; did you mean {' or '.join(repr(c) for c in close)}? (`grader rubric list` shows every id)"
 
 
 def find_rubric(rubrics_dir: str | Path, question_id: str) -> Rubric:
