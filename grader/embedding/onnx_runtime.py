@@ -27,7 +27,7 @@ from grader.embedding.light_model import LightSpec
 
 MODEL_FILE = "model.onnx"
 # Bumped whenever the exported graph changes, so old cache entries are never read by new code.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 3
 ONNX_RUNTIMES = ("onnx", "onnx-int8")
 
 

@@ -129,3 +129,24 @@ def load_onnx(location: str, runtime: str, device: str = "cpu", cache_root: Path
         convert(spec, target)
     return LoadedModel(runtime=OnnxRuntime(target, runtime, threads), tokenizer=LightTokenizer(spec.path,
                        spec.max_seq_length), max_seq_length=spec.max_seq_length, dim=spec.hidden_size)
+
+
+def prepare_onnx(location: str, runtime: str, cache_root: Path | None = None, force: bool = False) -> tuple[Path, bool]:
+    """Convert the model folder for an ONNX runtime now (``grader model prepare``): (cache folder, converted?).
+
+    Unlike loading, a model the runtime cannot take is an error here (Unsupported), not a fallback.
+    """
+    import shutil
+
+    from grader.embedding.onnx_export import convert
+
+    if runtime not in ONNX_RUNTIMES:
+        raise ValueError(f"not an ONNX runtime: {runtime!r} (choose {' or '.join(ONNX_RUNTIMES)})")
+    spec = inspect_model(location)
+    target = onnx_target(spec, runtime, cache_root)
+    if target.ready() and not force:
+        return target.folder, False
+    if force:
+        shutil.rmtree(target.folder, ignore_errors=True)
+    convert(spec, target)
+    return target.folder, True
