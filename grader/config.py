@@ -59,7 +59,7 @@ class EmbeddingSettings(BaseModel):
     model: str | None = Field(default=None, description="Path or name; default: the bundled all-MiniLM-L6-v2.")
     device: str = "cpu"
     batch_size: int = Field(default=64, ge=1)
-    # Who runs the forward pass (grader/embedding/runtime.py): "auto" is the measured default (onnx-int8);
+    # Who runs the forward pass (grader/embedding/runtime.py): "auto" is the measured default (onnx);
     # "onnx"/"onnx-int8" run a plain BERT + mean-pooling model (the bundled one) on onnxruntime, converted
     # once into a cache folder; "torch" runs it on torch without sentence-transformers (identical
     # embeddings); "sentence-transformers" always loads it through SentenceTransformer.
