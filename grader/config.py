@@ -87,10 +87,11 @@ class EmbeddingSettings(BaseModel):
     model: str | None = Field(default=None, description="Path or name; default: the bundled all-MiniLM-L6-v2.")
     device: str = "cpu"
     batch_size: int = Field(default=64, ge=1, le=4096)
-    # "auto" runs a plain BERT + mean-pooling model (the bundled one) without importing
-    # sentence-transformers, which saves seconds of start-up and gives identical embeddings (tested);
-    # "sentence-transformers" always loads it through SentenceTransformer.
-    runtime: Literal["auto", "sentence-transformers"] = "auto"
+    # Who runs the forward pass (grader/embedding/runtime.py): "auto" is the measured default (onnx);
+    # "onnx"/"onnx-int8" run a plain BERT + mean-pooling model (the bundled one) on onnxruntime, converted
+    # once into a cache folder; "torch" runs it on torch without sentence-transformers (identical
+    # embeddings); "sentence-transformers" always loads it through SentenceTransformer.
+    runtime: Literal["auto", "onnx", "onnx-int8", "torch", "sentence-transformers"] = "auto"
 
 
 class CombineSettings(BaseModel):

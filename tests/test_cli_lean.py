@@ -1,4 +1,5 @@
-"""A cold `grader grade` imports only what grading one answer needs, and encodes on one torch thread."""
+"""A cold `grader grade` imports only what grading one answer needs: on an ONNX runtime (the default) not
+even torch; on the torch runtime torch alone, encoding on one torch thread."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import sys
 import pytest
 
 from grader.cli.grade import one_torch_thread
+from grader.config import EmbeddingSettings
 
 _PROBE = (
     "import sys\n"
@@ -19,15 +21,19 @@ _PROBE = (
     "finally:\n"
     "    mods = ('torch', 'sentence_transformers', 'transformers', 'grader.cli.batch', 'grader.cli.bench',\n"
     "            'grader.cli.evaluate', 'grader.cli.tune', 'grader.cli.rubric', 'grader.cli.serve', 'rich',\n"
-    "            'openai', 'httpx', 'langchain_core', 'sklearn', 'grader.judge.structured')\n"
+    "            'openai', 'httpx', 'langchain_core', 'langchain', 'sklearn', 'scipy', 'matplotlib', 'onnx',\n"
+    "            'grader.judge.structured')\n"
     "    print(sorted(m for m in mods if m in sys.modules), file=sys.stderr)\n"
 )
 
 
-def _probe(*args: str) -> tuple[int, list[str]]:
+def _probe(*args: str, runtime: str | None = None) -> tuple[int, list[str]]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
-    for k in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GRADER_JUDGE__BASE_URL", "GRADER_JUDGE__BACKEND"):
+    for k in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "GRADER_JUDGE__BASE_URL", "GRADER_JUDGE__BACKEND",
+              "GRADER_EMBEDDING__RUNTIME"):
         env.pop(k, None)
+    if runtime is not None:
+        env["GRADER_EMBEDDING__RUNTIME"] = runtime
     p = subprocess.run([sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, env=env, timeout=120)
     return p.returncode, p.stderr.strip().splitlines()
 
@@ -40,11 +46,17 @@ def test_grade_input_error_imports_no_model_and_no_other_command(judge: str) -> 
     assert err[-1] == "[]"  # not torch, not the other commands, not rich/openai/httpx/langchain
 
 
-def test_offline_grade_loads_the_model_without_sentence_transformers_or_judge_transport() -> None:
+@pytest.mark.parametrize(("runtime", "heavy"), [(None, []), ("onnx", []), ("onnx-int8", []), ("torch", ["torch"])])
+def test_offline_grade_imports_only_what_its_runtime_needs(runtime: str | None, heavy: list[str]) -> None:
+    from grader.embedding.encoder import get_encoder
+
+    if runtime != "torch":  # converted beforehand (in this process): converting imports torch, grading not
+        get_encoder(EmbeddingSettings(runtime=runtime or "auto"))
     code, err = _probe("grade", "--question-id", "easy-2", "--judge", "none", "--json",
-                       "--answer", "Pruning removes unimportant weights.")
+                       "--answer", "Pruning removes unimportant weights.", runtime=runtime)
     assert code == 0, err
-    assert err[-1] == "['torch']"  # the light runtime: no sentence_transformers/transformers/sklearn
+    # Never sentence_transformers/transformers/sklearn/scipy/matplotlib/langchain/openai, nor the judge's transport.
+    assert err[-1] == str(heavy)
 
 
 def test_help_still_lists_every_command() -> None:
@@ -59,7 +71,7 @@ def test_app_attribute_has_every_command() -> None:
     from grader.cli import app
 
     names = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
-    assert names == {"bank", "rubric", "grade", "batch", "eval", "tune", "serve-local", "bench"}
+    assert names == {"bank", "rubric", "grade", "batch", "eval", "tune", "serve-local", "model", "bench"}
 
 
 def test_one_torch_thread_sets_one_and_restores(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -75,6 +87,8 @@ def test_one_torch_thread_sets_one_and_restores(monkeypatch: pytest.MonkeyPatch)
         with pytest.raises(RuntimeError), one_torch_thread():
             raise RuntimeError("boom")
         assert torch.get_num_threads() == 2
+        with one_torch_thread("onnx"):  # no torch on this runtime: nothing to limit
+            assert torch.get_num_threads() == 2
         monkeypatch.setenv("OMP_NUM_THREADS", "2")  # the user's choice wins
         with one_torch_thread():
             assert torch.get_num_threads() == 2

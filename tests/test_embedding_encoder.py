@@ -91,16 +91,39 @@ def test_small_inputs(encoder: Encoder, texts: list[str]) -> None:
     assert len(encoder.encode_tokens(texts)) == len(texts)
 
 
-def test_both_runtimes_give_the_same_encodings(encoder: Encoder) -> None:
+def test_the_default_runtime_is_onnx() -> None:
+    from grader.config import EmbeddingSettings
+    from grader.embedding.encoder import get_encoder
+
+    enc = get_encoder(EmbeddingSettings())
+    assert enc.runtime.name == "onnx" and enc.model is None  # no torch model behind it
+
+
+def test_every_runtime_gives_the_same_encodings(encoder: Encoder) -> None:
     from sentence_transformers import SentenceTransformer
 
     from grader.embedding.light_model import LightSentenceModel
 
     reference = Encoder(runtime="sentence-transformers")
     assert isinstance(reference.model, SentenceTransformer)
-    assert isinstance(encoder.model, LightSentenceModel)  # the default: no sentence_transformers import
-    for a, b in zip(encoder.encode_tokens(TEXTS), reference.encode_tokens(TEXTS), strict=True):
+    light = Encoder(runtime="torch")
+    assert isinstance(light.model, LightSentenceModel)  # no sentence_transformers import
+    for a, b in zip(light.encode_tokens(TEXTS), reference.encode_tokens(TEXTS), strict=True):
         assert a.token_ids == b.token_ids and np.array_equal(a.offsets, b.offsets)
         assert np.abs(a.embedding - b.embedding).max() < 1e-5
         assert np.abs(a.tokens - b.tokens).max(initial=0.0) < 1e-5
-    assert np.abs(encoder.encode(TEXTS) - reference.encode(TEXTS)).max() < 1e-5
+    assert np.abs(light.encode(TEXTS) - reference.encode(TEXTS)).max() < 1e-5
+    # The default (ONNX, float32): the same word pieces and offsets; numbers equal to float rounding.
+    for a, b in zip(encoder.encode_tokens(TEXTS), light.encode_tokens(TEXTS), strict=True):
+        assert a.token_ids == b.token_ids and np.array_equal(a.offsets, b.offsets)
+        assert np.abs(a.embedding - b.embedding).max() < 1e-4
+        assert np.abs(a.tokens - b.tokens).max(initial=0.0) < 1e-3
+    assert np.abs(encoder.encode(TEXTS) - reference.encode(TEXTS)).max() < 1e-4
+
+
+def test_runtimes_never_share_cached_encodings() -> None:
+    onnx, int8 = Encoder(runtime="onnx"), Encoder(runtime="onnx-int8")
+    assert onnx.model_id != int8.model_id
+    a = onnx.encode_tokens_cached(["Cached per runtime."])[0]
+    b = int8.encode_tokens_cached(["Cached per runtime."])[0]
+    assert a is not b and np.abs(a.embedding - b.embedding).max() > 1e-4

@@ -82,14 +82,3 @@ def test_unloadable_model_is_an_input_error_naming_the_setting(tmp_path) -> None
         with pytest.raises(InputError) as e:
             get_encoder(EmbeddingSettings(model=model))
         assert e.value.field == "embedding.model" and model in str(e.value)
-
-
-def test_benchmark_reports_both_rates(encoder) -> None:  # type: ignore[no-untyped-def]
-    from grader.embedding.bench import offline_throughput
-
-    r = offline_throughput(n=64, repeats=1)
-    assert r["n"] == 64 and r["model"] == "all-MiniLM-L6-v2"
-    assert r["raw_encode_per_s"] > 0 and r["offline_graded_per_s"] > 0
-    assert r["ratio"] == round(r["offline_graded_per_s"] / r["raw_encode_per_s"], 3) or abs(
-        r["ratio"] - r["offline_graded_per_s"] / r["raw_encode_per_s"]
-    ) < 0.01

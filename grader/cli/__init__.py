@@ -35,9 +35,9 @@ def _root() -> None:
 
 
 # Command name -> the module that registers it, in the order `grader --help` lists them.
-_MODULES = ("bank", "rubric", "grade", "batch", "evaluate", "tune", "serve", "bench")
+_MODULES = ("bank", "rubric", "grade", "batch", "evaluate", "tune", "serve", "model", "bench")
 _COMMANDS = {"bank": "bank", "rubric": "rubric", "grade": "grade", "batch": "batch", "eval": "evaluate",
-             "tune": "tune", "serve-local": "serve", "bench": "bench"}
+             "tune": "tune", "serve-local": "serve", "model": "model", "bench": "bench"}
 _registered: set[str] = set()
 
 

@@ -139,14 +139,17 @@ def judge_line(result: GradeResult, grader: Grader) -> str:
 
 
 @contextmanager
-def one_torch_thread() -> Iterator[None]:
+def one_torch_thread(runtime: str = "torch") -> Iterator[None]:
     """Encode one answer on one torch thread (unless OMP_NUM_THREADS says otherwise); restore afterwards.
 
     One answer is a handful of small matrix products. When the cores are busy, a second OpenMP thread makes
     every layer wait for a time slice: cold `grader grade` took 5.2 s instead of 3.0 s on a loaded 2-core
-    machine. The embeddings are bit-identical either way (checked on 200 answers).
+    machine. The embeddings are bit-identical either way (checked on 200 answers). An ONNX runtime
+    (``runtime``, the embedding.runtime setting) does not run torch: then torch is not even imported.
     """
-    if os.environ.get("OMP_NUM_THREADS"):
+    from grader.embedding.runtime import uses_torch
+
+    if os.environ.get("OMP_NUM_THREADS") or not uses_torch(runtime):
         yield
         return
     import torch
@@ -303,7 +306,7 @@ def register(app: typer.Typer) -> None:
         grader = Grader(settings, max_answer_chars=max_answer_chars)
         rub = pick_rubric(grader, question_id, question, reference, max_score)
         check_answer(text, max_answer_chars)  # input errors before torch is imported
-        with one_torch_thread():
+        with one_torch_thread(settings.embedding.runtime):
             result = grader.grade(text, rubric=rub)
 
         if as_json:

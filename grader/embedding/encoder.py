@@ -87,9 +87,9 @@ class Encoder:
     def __init__(
         self, model: str | None = None, device: str = "cpu", batch_size: int = 64, runtime: str = "auto"
     ) -> None:
-        # Plain BERT + mean pooling (+ normalize) folders load without importing sentence_transformers or
-        # transformers (seconds of start-up); anything else falls back to SentenceTransformer.
-        from grader.embedding.light_model import load_sentence_model
+        # The runtime (grader/embedding/runtime.py) runs the forward pass; tokenising, batching and pooling
+        # into TokenEncodings stay here, the same for every runtime.
+        from grader.embedding.runtime import load_model
 
         if model is None:
             path = bundled_model_path()
@@ -108,18 +108,19 @@ class Encoder:
                 self.name = model
             self.model_id = location
         try:
-            self.model = load_sentence_model(location, device=device, local_files_only=local or _offline(),
-                                             light=runtime == "auto")
+            loaded = load_model(location, runtime=runtime, device=device, local_files_only=local or _offline())
         except (OSError, ValueError) as e:
             raise InputError(f"cannot load embedding model {model or location!r}: {e}".splitlines()[0],
                              field="embedding.model") from e
-        self.model.eval()
+        self.runtime = loaded.runtime
+        # Runtimes agree closely, not bit for bit: cached encodings are kept apart per runtime.
+        self.model_id = f"{self.model_id}@{self.runtime.name}"
+        self.model = loaded.model  # the torch model, None on an ONNX runtime
         self.device = device
         self.batch_size = batch_size
-        self.tokenizer = self.model.tokenizer
-        self.max_length = int(self.model.max_seq_length or 256)
-        get_dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
-        self.dim = int(get_dim() or 0)
+        self.tokenizer = loaded.tokenizer
+        self.max_length = loaded.max_seq_length
+        self.dim = loaded.dim
         self.special_ids = np.array(sorted(self.tokenizer.all_special_ids))
         # Fast tokenizers fail with "Already borrowed" when two threads use one at once, and two threads
         # sharing 2 cores gain nothing anyway: one encoding at a time per model.
@@ -130,6 +131,8 @@ class Encoder:
         """Unit-length sentence embeddings, shape (len(texts), dim)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self.model is None:  # an ONNX runtime: the one-pass path gives the same sentence embeddings
+            return np.stack([e.embedding for e in self.encode_tokens(texts)])
         with self._lock:
             out = self.model.encode(
                 list(texts), batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True,
@@ -226,8 +229,6 @@ class Encoder:
         offsets: list[list[tuple[int, int]]],
         lengths: list[int],
     ) -> list[tuple[int, TokenEncoding]]:
-        import torch
-
         width = max(lengths[i] for i in idx)
         pad_values = {"input_ids": self.tokenizer.pad_token_id or 0, "token_type_ids": 0, "attention_mask": 0}
         left = getattr(self.tokenizer, "padding_side", "right") == "left"
@@ -237,11 +238,7 @@ class Encoder:
             cols = slice(width - n, width) if left else slice(0, n)
             for k, rows in features.items():
                 arrays[k][j, cols] = rows[i]
-        feats = {k: torch.from_numpy(v).to(self.device) for k, v in arrays.items()}
-        with torch.inference_mode():
-            out = self.model.forward(feats)
-        sent = torch.nn.functional.normalize(out["sentence_embedding"], p=2, dim=1).cpu().numpy()
-        tok = out["token_embeddings"].cpu().numpy()
+        tok, sent = self.runtime.forward(arrays["input_ids"], arrays["attention_mask"], arrays.get("token_type_ids"))
         ids = arrays["input_ids"]
         mask = arrays["attention_mask"].astype(bool)
         group: list[tuple[int, TokenEncoding]] = []

@@ -11,8 +11,8 @@ from pathlib import Path
 
 from servers.fault_server import FaultServer
 
+from grader.bench.judge import run_judge_bench
 from grader.config import JudgeSettings, Settings
-from grader.pipeline.judge_bench import run_judge_bench
 
 MARK = "GREEDY-GARBAGE"
 

@@ -1,0 +1,1 @@
+"""Benchmarks: each prints measured figures next to a baseline from the same run (`grader bench ...`)."""
