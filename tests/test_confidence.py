@@ -79,10 +79,12 @@ def test_offline_reasons_manipulation_pass_mark_and_length(offline_grader: Grade
     assert "pass-mark" not in {r.code for r in plain.review}  # no pass mark set
 
 
-def _emb(contradicted: bool) -> EmbeddingResult:
-    cov = CriterionCoverage(id="c1", similarity=0.8, coverage=0.9, covered=True, best_span="it is slower",
-                            contradicted=contradicted, contradiction="it is slower" if contradicted else None)
-    return EmbeddingResult(score=4.5, max_score=5, signals={"topicality": 0.8}, coverage=[cov], model="m",
+def _emb(contradicted: bool, other_made: bool = True) -> EmbeddingResult:
+    cov = CriterionCoverage(id="c1", similarity=0.8, coverage=0.0 if contradicted else 0.9, covered=not contradicted,
+                            best_span="it is slower", contradicted=contradicted,
+                            contradiction="it is slower" if contradicted else None)
+    made = CriterionCoverage(id="c2", similarity=0.8, coverage=0.9 if other_made else 0.0, covered=other_made)
+    return EmbeddingResult(score=2.5, max_score=5, signals={"topicality": 0.8}, coverage=[cov, made], model="m",
                            calibration="c")
 
 
@@ -90,8 +92,15 @@ def test_contradicted_offline_is_named_with_its_span() -> None:
     s = ConfidenceSettings()
     reasons = fact_reasons("It is slower.", _emb(True), None, "graded", [], s, 20_000)
     assert [r.code for r in reasons] == ["contradicted-offline"]
-    assert "c1" in reasons[0].message and "it is slower" in reasons[0].message
+    assert "c1" in reasons[0].message and "it is slower" in reasons[0].message and "c2" in reasons[0].message
     assert fact_reasons("It is slower.", _emb(False), None, "graded", [], s, 20_000) == []
+
+
+def test_an_answer_that_contradicts_every_point_it_touches_is_not_sent_for_review() -> None:
+    # Mixed answers need a person; a consistent denial is graded 0 on consistent evidence (its points still show
+    # as contradicted, with the clause, in the grade).
+    assert fact_reasons("It is slower.", _emb(True, other_made=False), None, "graded", [], ConfidenceSettings(),
+                        20_000) == []
 
 
 def test_confidence_falls_with_expected_error_and_each_reason() -> None:

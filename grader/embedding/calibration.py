@@ -76,6 +76,30 @@ class Cap(BaseModel):
         return self.slope * signals.get(self.signal, 0.0) + self.margin
 
 
+CAP_MARGINS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
+
+
+def fit_cap_margin(
+    fraction: np.ndarray, cap_signal: np.ndarray, target: np.ndarray, weights: np.ndarray | None = None,
+    slope: float = 1.0, margins: tuple[float, ...] = CAP_MARGINS,
+) -> float:
+    """The cap margin (from ``margins``) whose capped predictions have the lowest weighted squared error.
+
+    ``fraction`` are the gated predictions (share of the maximum) of the rows the margin is fitted on, ``target``
+    their human share. Every refit of a calibration refits the margin with it (grouped CV included), because how
+    far a score may run ahead of its key points is a property of the graders: Mohler's lenient ones give credit the
+    points do not carry, the interview guideline does not.
+    """
+    w = np.ones(len(target)) if weights is None else np.asarray(weights, dtype=np.float64)
+    best, best_err = margins[-1], float("inf")
+    for m in margins:
+        pred = np.minimum(fraction, slope * cap_signal + m)
+        err = float(np.average((pred - target) ** 2, weights=w))
+        if err < best_err - 1e-12:
+            best, best_err = m, err
+    return best
+
+
 class CoverageMap(BaseModel):
     """Maps a key point's similarity to 0..1 credit; a point with credit >= covered_at counts as made."""
 
@@ -245,6 +269,7 @@ def fit_calibration(
     gate: Gate | None = None,
     gates: list[Gate] | None = None,
     cap: Cap | None = None,
+    refit_cap_margin: bool = False,
     weights: list[float] | None = None,
     coverage: CoverageMap | None = None,
     name: str = "custom",
@@ -271,6 +296,10 @@ def fit_calibration(
     factor = np.array([float(np.prod([g.factor(sig) for g in every])) for sig in signals]) if every else np.ones(len(y))
     keep = factor >= PASSING
     mean, scale, coef, intercept = fit_ridge(x[keep], y[keep], alpha, w[keep])
+    if cap is not None and refit_cap_margin:
+        gated = np.clip((x - mean) / scale @ coef + intercept, 0.0, 1.0) * factor
+        signal = np.array([sig.get(cap.signal, 0.0) for sig in signals])
+        cap = cap.model_copy(update={"margin": fit_cap_margin(gated, signal, y, w, slope=cap.slope)})
     rows = [
         SignalRow(signals=s, score=t, max_score=m, group=g, weight=float(w[i]))
         for i, (s, t, m, g) in enumerate(zip(signals, targets, max_scores, groups, strict=True))

@@ -31,17 +31,22 @@ def _norm(text: str) -> str:
     return " ".join(str(text).lower().split())
 
 
-def _training_file(provenance: dict[str, object]) -> Path | None:
-    """The calibration's training data, where its provenance points (paths are written repo-relative)."""
+def _training_files(provenance: dict[str, object]) -> list[Path]:
+    """The calibration's training data, where its provenance points (paths are written repo-relative): the data
+    file, and every source of a joint fit."""
     from grader.paths import REPO_ROOT
 
-    name = provenance.get("data_file")
-    if not isinstance(name, str) or not name:
-        return None
-    for candidate in (Path(name), REPO_ROOT / name):
-        if candidate.is_file():
-            return candidate
-    return None
+    names = [provenance.get("data_file")]
+    sources = provenance.get("sources")
+    if isinstance(sources, list):
+        names += [s.get("file") for s in sources if isinstance(s, dict)]
+    out: list[Path] = []
+    for name in dict.fromkeys(n for n in names if isinstance(n, str) and n):
+        for candidate in (Path(name), REPO_ROOT / name):
+            if candidate.is_file():
+                out.append(candidate)
+                break
+    return out
 
 
 def training_overlap(calibration: Path, dataset: Dataset) -> tuple[int, bool] | None:
@@ -56,17 +61,20 @@ def training_overlap(calibration: Path, dataset: Dataset) -> tuple[int, bool] | 
     except (OSError, ValueError):
         return None
     ds_path = Path(dataset.path)
+    shas = {prov.get("data_sha256")} | {s.get("sha256") for s in prov.get("sources") or [] if isinstance(s, dict)}
+    shas.discard(None)
     try:
-        if prov.get("data_sha256") and ds_path.is_file() and _sha256(ds_path) == prov["data_sha256"]:
+        if shas and ds_path.is_file() and _sha256(ds_path) in shas:
             return len(dataset.items), True
     except OSError:
         pass
-    training = _training_file(prov)
-    if training is None:
+    trainings = _training_files(prov)
+    if not trainings:
         return None
     seen: set[tuple[str, str]] = set()
     try:
-        for line in training.read_text(encoding="utf-8").splitlines():
+        lines = [line for t in trainings for line in t.read_text(encoding="utf-8").splitlines()]
+        for line in lines:
             if not line.strip():
                 continue
             try:

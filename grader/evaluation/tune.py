@@ -168,6 +168,11 @@ class _Signals:
         limit = getattr(base, "limit", None)
         self.gate = np.array([gate_factor(s) if gate_factor else 1.0 for s in signals], dtype=np.float64)
         self.cap = np.array([limit(s) if limit else 1.0 for s in signals], dtype=np.float64)
+        cap = getattr(base, "cap", None)
+        # With a cap, its margin is refitted with the ridge on every training split (see fit_cap_margin).
+        self.cap_signal = (np.array([s.get(cap.signal, 0.0) for s in signals], dtype=np.float64)
+                           if cap is not None else None)
+        self.cap_slope = cap.slope if cap is not None else 1.0
         self.clip = tuple(getattr(base, "clip", (0.0, 1.0)))
 
     def available(self, features: Sequence[str]) -> bool:
@@ -200,8 +205,15 @@ def _predict_fraction(
     # As the calibration is fitted: the ridge learns from answers the gates pass; the gates handle the rest.
     train = train[sig.gate[train] >= PASSING]
     mean, scale, coef, b = _ridge(x[train], y_frac[train], recipe.alpha)
-    pred = ((x[test] - mean) / scale) @ coef + b
-    return np.clip(np.minimum(np.clip(pred, sig.clip[0], sig.clip[1]) * sig.gate[test], sig.cap[test]), 0.0, 1.0)
+    pred = np.clip(((x[test] - mean) / scale) @ coef + b, sig.clip[0], sig.clip[1]) * sig.gate[test]
+    if sig.cap_signal is None:
+        return np.clip(np.minimum(pred, sig.cap[test]), 0.0, 1.0)
+    from grader.embedding.calibration import fit_cap_margin
+
+    # The margin is chosen on the training rows' own (in-sample) predictions: one number, cheap to refit.
+    fitted = np.clip(((x[train] - mean) / scale) @ coef + b, sig.clip[0], sig.clip[1]) * sig.gate[train]
+    margin = fit_cap_margin(fitted, sig.cap_signal[train], y_frac[train], slope=sig.cap_slope)
+    return np.clip(np.minimum(pred, sig.cap_slope * sig.cap_signal[test] + margin), 0.0, 1.0)
 
 
 def _mix(

@@ -39,8 +39,6 @@ ALL_CODES = (*FACT_CODES, *MODEL_CODES, "pass-mark")
 GRADE_FEATURES: tuple[str, ...] = ("score", "score_mid", "judge_gap", "judge_spread")
 # The encoder reads at most this many word pieces of an answer (all-MiniLM-L6-v2: 256); an English word is
 # about 1.3 pieces, so a longer answer's offline score saw only its start.
-ENCODER_PIECES = 256
-PIECES_PER_WORD = 1.3
 REASON_PENALTY = 0.5
 
 
@@ -154,21 +152,21 @@ def fact_reasons(
     if manip:
         kinds = ", ".join(w.split("(", 1)[1].split(")", 1)[0] for w in manip)
         out.append(ReviewReason(code="manipulation", message=f"The answer may try to steer the grader ({kinds})."))
-    words = len(answer.split())
     if max_answer_chars and len(answer) >= settings.near_limit * max_answer_chars:
         out.append(ReviewReason(code="truncated", message=f"The answer is near the length limit ({len(answer)} of "
                                 f"{max_answer_chars} characters)."))
-    elif embedding is not None and words * PIECES_PER_WORD > ENCODER_PIECES:
-        out.append(ReviewReason(code="truncated", message=f"The answer ({words} words) is longer than the "
-                                f"embedding model reads (~{ENCODER_PIECES} word pieces); its offline score saw only "
-                                "the start."))
     if embedding is not None:
         bad = [c for c in embedding.coverage if getattr(c, "contradicted", False)]
-        if bad:
+        made = [c for c in embedding.coverage if c.covered and not getattr(c, "contradicted", False)]
+        # A person is needed where the answer both makes points and contradicts others: the offline reading of a
+        # mixed answer is the least sure. An answer that contradicts every point it touches is graded 0 on
+        # consistent evidence, and its record still shows each contradicted point with the clause quoted.
+        if bad and made:
             span = next((c.contradiction for c in bad if c.contradiction), None)
             quote = f": {span[:80]!r}" if span else ""
             out.append(ReviewReason(code="contradicted-offline", message="The offline scorer found key point(s) "
-                                    f"{', '.join(c.id for c in bad)} contradicted{quote}."))
+                                    f"{', '.join(c.id for c in bad)} contradicted{quote}, while the answer makes "
+                                    f"{', '.join(c.id for c in made)}."))
     spread = judge.spread if judge is not None and judge.status == "scored" else None
     if judge is not None and spread is not None and spread >= settings.spread_at * judge.max_score:
         shown = ", ".join(f"{s:g}" for s in judge.samples)
