@@ -120,4 +120,4 @@ def json_error_message(e: json.JSONDecodeError, text: str) -> str:
         if not text[pos:].strip():
             return f"the line ends where a value should follow (column {col}): is it cut off?"
         return f"not a JSON value at column {col} (text must be in double quotes)"
-    return f"not valid JSON: {msg} (column {col})"
+    return f"{msg} (column {col})"

@@ -118,7 +118,10 @@ def test_every_runtime_gives_the_same_encodings(encoder: Encoder) -> None:
         assert a.token_ids == b.token_ids and np.array_equal(a.offsets, b.offsets)
         assert np.abs(a.embedding - b.embedding).max() < 1e-4
         assert np.abs(a.tokens - b.tokens).max(initial=0.0) < 1e-3
-    assert np.abs(encoder.encode(TEXTS) - reference.encode(TEXTS)).max() < 1e-4
+    # SentenceTransformer.encode reads a long text's first 256 word pieces only; ours reads it whole (windows).
+    fit = [t for t, e in zip(TEXTS, encoder.encode_tokens(TEXTS), strict=True) if e.n_tokens <= encoder.max_length - 2]
+    assert len(fit) == len(TEXTS) - 1
+    assert np.abs(encoder.encode(fit) - reference.encode(fit)).max() < 1e-4
 
 
 def test_runtimes_never_share_cached_encodings() -> None:

@@ -312,5 +312,6 @@ def test_an_echoed_authorization_header_is_masked_in_every_reason(fault_server: 
     fault_server.set_script([], default="echo_headers")
     judge = make(fault_server, tmp_path, api_key=key)
     r = judge.judge(pruning_rubric(), ANSWER)
-    assert r.status == "unscored" and "request headers were: Authorization: Bearer ***" in r.error
+    # Header names arrive in whatever case the client sent them (HTTP header names are case-insensitive).
+    assert r.status == "unscored" and "request headers were: authorization: bearer ***" in r.error.lower()
     assert key not in r.model_dump_json()

@@ -181,7 +181,7 @@ def load_jsonl(path: Path, strict: bool = False) -> Dataset:
             try:
                 obj = json.loads(s)
             except json.JSONDecodeError as e:
-                problem = InputError(json_error_message(e, s), file=path, line=n)
+                problem = InputError(f"not valid JSON: {json_error_message(e, s)}", file=path, line=n)
                 if strict:
                     raise problem from e
                 bad.append(problem.render())
