@@ -126,7 +126,7 @@ class OnnxRuntime:
         types = token_type_ids if token_type_ids is not None else np.zeros_like(input_ids)
         # A batch of long answers runs in slices of at most MAX_BATCH_TOKENS padded tokens: attention's
         # working memory grows with rows x length², and onnxruntime keeps its peak allocation for the
-        # session's lifetime. Rows are independent, so slicing changes no float32 result.
+        # session's lifetime. Rows are independent: slicing changes float32 results only by rounding.
         rows = max(1, MAX_BATCH_TOKENS // max(1, input_ids.shape[1]))
         parts = []
         for start in range(0, input_ids.shape[0], rows):
