@@ -134,3 +134,18 @@ def test_a_model_onnx_cannot_take_is_left_to_torch(runtime: str, warned: bool, c
         load_model("sentence-transformers/no-such-model-here", runtime=runtime)
     said = [r for r in caplog.records if r.getMessage().startswith("embedding runtime")]
     assert len(said) == 1 and (said[0].levelno == logging.WARNING) == warned
+
+
+def test_a_batch_too_long_for_one_call_is_sliced_without_changing_it() -> None:
+    from grader.embedding.onnx_runtime import MAX_BATCH_TOKENS
+
+    onnx = load_onnx(str(bundled_model_path()), "onnx")
+    texts = [f"Answer {i}: " + "gradient descent moves the weights against the loss gradient. " * 8 for i in range(80)]
+    enc = onnx.tokenizer(texts, truncation=True, max_length=onnx.max_seq_length, padding=True)
+    ids = np.array(enc["input_ids"], dtype=np.int64)
+    mask = np.array(enc["attention_mask"], dtype=np.int64)
+    assert ids.size > 2 * MAX_BATCH_TOKENS  # three or more onnxruntime calls
+    tokens, sentences = onnx.runtime.forward(ids, mask)
+    for i in (0, 41, 79):
+        one_tokens, one_sentence = onnx.runtime.forward(ids[i : i + 1], mask[i : i + 1])
+        assert np.abs(tokens[i] - one_tokens[0]).max() < 1e-4 and np.abs(sentences[i] - one_sentence[0]).max() < 1e-5
