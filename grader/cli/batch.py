@@ -128,6 +128,7 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[
             int | None, typer.Option("--workers", min=1, help="Ray workers (default: one per CPU of the cluster).")
         ] = None,
+
     ) -> None:
         """Grade every row of INPUT into OUTPUT; bad rows become error records and the run goes on.
 

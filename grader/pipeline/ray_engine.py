@@ -39,10 +39,10 @@ from grader.pipeline.batch_summary import BatchSummary
 from grader.pipeline.grader import DEFAULT_MAX_ANSWER_CHARS, Grader
 from grader.pipeline.reorder import sort_by_input_line
 
-ROWS_PER_TASK = 512  # rows per batch sent to an actor: big enough that shipping costs little next to encoding
 TASKS_PER_WORKER = 2  # batches queued per actor: it starts the next one while the driver writes the last
 MAX_ATTEMPTS = 3  # a batch whose actor dies this many times gets error records instead of a fourth try
 LOCAL_OBJECT_STORE_MB = 150
+ERRORS_PER_WRITE = 256  # error records of bad rows are written in groups (each write is fsynced)
 INSTALL_HINT = "the Ray engine needs Ray: pip install 'grader[ray]'"
 
 # (index in the batch, question id, answer); the reply per row: (index, GradeResult) or (index, error message).
@@ -177,7 +177,6 @@ class GradeWorker:
 class RayOptions:
     address: str | None = None  # None: RAY_ADDRESS, else a local Ray started for this run
     workers: int | None = None  # None: one per CPU of the cluster
-    rows_per_task: int = ROWS_PER_TASK
     on_worker: Any = None  # called with each actor's info dict as it starts (the CLI prints it)
 
 
@@ -189,10 +188,11 @@ class RayReport:
     workers: list[dict[str, Any]] = field(default_factory=list)
     restarts: int = 0
     judge_peak_in_flight: int | None = None
+    driver_peak_rss_mb: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {"address": self.address, "workers": self.workers, "restarts": self.restarts,
-                "judge_peak_in_flight": self.judge_peak_in_flight}
+                "judge_peak_in_flight": self.judge_peak_in_flight, "driver_peak_rss_mb": self.driver_peak_rss_mb}
 
 
 def start_ray(ray: Any, ropts: RayOptions) -> bool:
@@ -240,7 +240,8 @@ class _RayRun(_Run):
         if judged:
             slots_cls = ray.remote(num_cpus=0)(JudgeSlots)
             slots = slots_cls.remote(self.grader.settings.judge.concurrency)
-        remote_cls = ray.remote(num_cpus=1, max_restarts=0, max_concurrency=TASKS_PER_WORKER + 1)(GradeWorker)
+        # One batch at a time per actor (the next waits, already shipped): two would share its CPU and memory.
+        remote_cls = ray.remote(num_cpus=1, max_restarts=0, max_concurrency=1)(GradeWorker)
         pool = [self._new_worker(remote_cls, slots) for _ in range(workers)]
         for actor, _ in pool:
             self._announce(actor)  # waits until each actor has loaded its model: the clock starts after
@@ -283,16 +284,24 @@ class _RayRun(_Run):
                     submit(*queue.popleft())
 
         batch: list[tuple[InputRow, Rubric, str]] = []
+        errors: list[tuple[dict[str, Any], None]] = []
         for row in self.rows(state):
             v = self.validate(row)
             if isinstance(v, str):
-                self.emit(writer, [(error_record(row, v), None)])
+                errors.append((error_record(row, v), None))
+                if len(errors) >= ERRORS_PER_WRITE:
+                    self.emit(writer, errors)
+                    errors = []
                 continue
             batch.append((row, v[0], v[1]))
-            if len(batch) >= self.ropts.rows_per_task:
+            # A batch is the local engine's window (--chunk-size rows to grade): the same answers are encoded
+            # together, so every score is the local engine's to the last bit.
+            if len(batch) >= self.opts.chunk_size:
                 queue.append((batch, 0))
                 batch = []
                 drain(workers * TASKS_PER_WORKER)  # bounded look-ahead: memory stays flat in the rows
+        if errors:
+            self.emit(writer, errors)
         if batch:
             queue.append((batch, 0))
         drain(0)
@@ -355,7 +364,7 @@ def run_batch_ray(settings: Settings, opts: BatchOptions, ropts: RayOptions | No
     failed = True
     try:
         started = start_ray(ray, ropts)
-        report.address = ray.get_runtime_context().gcs_address
+        report.address = ropts.address or os.environ.get("RAY_ADDRESS") or "local"
         workers = ropts.workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         run = _RayRun(grader, opts, progress, ray, ropts, report)
         run.summary = out.state.prior
@@ -367,6 +376,7 @@ def run_batch_ray(settings: Settings, opts: BatchOptions, ropts: RayOptions | No
             run.summary.elapsed_s = time.perf_counter() - run.t0
             run.summary.cpu_s = time.process_time() - cpu0
         failed = False
+        report.driver_peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
         try:
             sort_by_input_line(opts.output, out.file.fmt)
         except (OSError, ValueError) as e:
