@@ -54,6 +54,10 @@ class RayUnavailable(GraderError):
     exit_code = 2
 
 
+class RayWorkerError(GraderError):
+    exit_code = 1
+
+
 def import_ray() -> Any:
     try:
         import ray
@@ -226,10 +230,13 @@ class _RayRun(_Run):
         self.report = report
         self.rubrics: dict[int, Rubric] = {}
 
-    def _new_worker(self, remote_cls: Any, slots: Any) -> tuple[Any, str]:
+    def _new_worker(self, remote_cls: Any, slots: Any, replacement: bool = False) -> tuple[Any, str]:
         holder = uuid.uuid4().hex[:12]
         s = self.grader.settings
-        actor = remote_cls.remote(s.model_dump_json(), str(Path(self.grader.rubrics_dir).resolve()),
+        # A replacement asks for no CPU: when a whole node is gone, its CPU is too, and a worker waiting for
+        # one would wait forever; sharing a surviving node's CPU finishes the run.
+        cls = remote_cls.options(num_cpus=0) if replacement else remote_cls
+        actor = cls.remote(s.model_dump_json(), str(Path(self.grader.rubrics_dir).resolve()),
                                   self.grader.max_answer_chars, holder, slots)
         return actor, holder
 
@@ -244,7 +251,7 @@ class _RayRun(_Run):
         remote_cls = ray.remote(num_cpus=1, max_restarts=0, max_concurrency=1)(GradeWorker)
         pool = [self._new_worker(remote_cls, slots) for _ in range(workers)]
         for actor, _ in pool:
-            self._announce(actor)  # waits until each actor has loaded its model: the clock starts after
+            self._announce(actor, None)  # waits until each actor has loaded its model: the clock starts after
         self.t0 = time.perf_counter()
 
         # ref -> (actor index, batch, attempts); batches are lists of (row, rubric, answer)
@@ -311,9 +318,19 @@ class _RayRun(_Run):
             with contextlib.suppress(Exception):
                 self.report.workers[i]["peak_rss_mb"] = round(ray.get(actor.peak_rss_mb.remote(), timeout=30), 1)
 
-    def _announce(self, actor: Any) -> None:
-        info = self.ray.get(actor.info.remote())
-        self.report.workers.append(info)
+    def _announce(self, actor: Any, slot: int | None) -> None:
+        """Wait for the actor to be ready (model loaded), record it (as worker `slot`, or a new one), print it."""
+        try:
+            info = self.ray.get(actor.info.remote())
+        except self.ray.exceptions.RayError as e:
+            raise RayWorkerError(
+                "a Ray worker could not start: each node needs grader[ray] installed and the rubrics at "
+                f"{Path(self.grader.rubrics_dir).resolve()} ({type(e).__name__}: {str(e)[:500]})"
+            ) from e
+        if slot is None:
+            self.report.workers.append(info)
+        else:
+            self.report.workers[slot] = info
         if self.ropts.on_worker is not None:
             self.ropts.on_worker(info)
 
@@ -332,11 +349,8 @@ class _RayRun(_Run):
         if slots is not None:
             ray.get(slots.release_all.remote(holder))
         self.report.restarts += 1
-        pool[w] = self._new_worker(remote_cls, slots)
-        info = ray.get(pool[w][0].info.remote())
-        self.report.workers[w] = info
-        if self.ropts.on_worker is not None:
-            self.ropts.on_worker(info)
+        pool[w] = self._new_worker(remote_cls, slots, replacement=True)
+        self._announce(pool[w][0], w)
 
     def _write(self, writer: Any, batch: list[tuple[InputRow, Rubric, str]], replies: list[Reply]) -> None:
         records = []
