@@ -228,7 +228,6 @@ class _RayRun(_Run):
         self.ray = ray
         self.ropts = ropts
         self.report = report
-        self.rubrics: dict[int, Rubric] = {}
 
     def _new_worker(self, remote_cls: Any, slots: Any, replacement: bool = False) -> tuple[Any, str]:
         holder = uuid.uuid4().hex[:12]
@@ -237,7 +236,7 @@ class _RayRun(_Run):
         # one would wait forever; sharing a surviving node's CPU finishes the run.
         cls = remote_cls.options(num_cpus=0) if replacement else remote_cls
         actor = cls.remote(s.model_dump_json(), str(Path(self.grader.rubrics_dir).resolve()),
-                                  self.grader.max_answer_chars, holder, slots)
+                           self.grader.max_answer_chars, holder, slots)
         return actor, holder
 
     def run(self, writer: Any, state: Any, workers: int) -> None:
@@ -285,6 +284,9 @@ class _RayRun(_Run):
                                            for row, _, _ in batch])
                     else:
                         queue.append((batch, attempts + 1))
+                except ray.exceptions.RayTaskError as e:  # the worker lives, the batch failed: its rows say why
+                    why = f"cannot grade: {type(e.cause).__name__ if e.cause else 'RayTaskError'}: {e.cause or e}"
+                    self.emit(writer, [(error_record(row, why[:1000]), None) for row, _, _ in batch])
                 else:
                     self._write(writer, batch, replies)
                 while queue and min(load) < TASKS_PER_WORKER:
