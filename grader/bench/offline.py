@@ -120,14 +120,17 @@ def raw_encode_subprocess(answers: Path, limit: int | None = None) -> dict[str, 
     return json.loads(p.stdout.strip().splitlines()[-1])
 
 
-def batch_run(answers: Path, runtime: str, rubrics_dir: Path | None = None) -> dict[str, Any]:
-    """`grader batch --judge none` on the file in a subprocess on one runtime: its summary, wall, peak RSS."""
+def batch_run(answers: Path, runtime: str, rubrics_dir: Path | None = None,
+              extra: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """`grader batch --judge none` on the file in a subprocess on one runtime: its summary, wall, peak RSS
+    (of the process and its children). `extra`: more options for `grader batch` (e.g. another engine)."""
     with tempfile.TemporaryDirectory(prefix="grader-bench-") as tmp:
         out, summ = Path(tmp) / "out.jsonl", Path(tmp) / "summary.json"
         cmd = [sys.executable, "-m", "grader", "batch", str(answers), "-o", str(out), "--judge", "none",
                "--no-progress", "--summary-json", str(summ)]
         if rubrics_dir is not None:
             cmd += ["--rubrics", str(rubrics_dir)]
+        cmd += list(extra)
         wall, peak_mb, rc, err = run_measured(cmd, bench_env(runtime))
         if rc != 0:
             raise RuntimeError(f"grader batch on runtime {runtime} failed (exit {rc}): {err}")

@@ -117,6 +117,18 @@ def register(app: typer.Typer) -> None:
         ] = None,
         pass_mark: PassMarkOpt = None,
         pass_margin: PassMarginOpt = None,
+        engine: Annotated[
+            str, typer.Option("--engine", help="local: this process; ray: a pool of Ray workers (pip install "
+                              "'grader[ray]'), on a local Ray or the cluster at --ray-address / RAY_ADDRESS.")
+        ] = "local",
+        ray_address: Annotated[
+            str | None, typer.Option("--ray-address", help="Ray cluster to join (default: RAY_ADDRESS, else a "
+                                     "local Ray started for the run).")
+        ] = None,
+        workers: Annotated[
+            int | None, typer.Option("--workers", min=1, help="Ray workers (default: one per CPU of the cluster).")
+        ] = None,
+
     ) -> None:
         """Grade every row of INPUT into OUTPUT; bad rows become error records and the run goes on.
 
@@ -131,6 +143,12 @@ def register(app: typer.Typer) -> None:
         """
         if resume and force:
             raise typer.BadParameter("--resume and --force exclude each other")
+        if engine not in ("local", "ray"):
+            raise typer.BadParameter(f"--engine must be local or ray, not {engine!r}")
+        if engine == "ray":
+            from grader.pipeline.ray_engine import import_ray
+
+            import_ray()  # without Ray installed, say how to install it before anything else
         import warnings
 
         # Library deprecation notices are for developers, not for someone reading a grade.
@@ -176,8 +194,9 @@ def register(app: typer.Typer) -> None:
             # Rows, not bytes, make the percentage: one quick pass counts them (not needed without progress).
             total = 0 if no_progress else count_rows(input_path, detect_format(input_path, input_format))
             view = BatchProgress(console, total)
-            with view.loading():
-                _ = grader.scorer
+            if engine == "local":  # the Ray workers load their own
+                with view.loading():
+                    _ = grader.scorer
 
             written = [0]
 
@@ -186,12 +205,29 @@ def register(app: typer.Typer) -> None:
                 if not no_progress:
                     view.update(read, s)
 
+            engine_report: dict[str, Any] | None = None
+
+            def grade() -> BatchSummary:
+                nonlocal engine_report
+                if engine == "local":
+                    return run_batch(grader, opts, on_progress, opened)
+                from grader.pipeline.ray_engine import RayOptions, run_batch_ray
+
+                def on_worker(w: dict[str, Any]) -> None:
+                    console.print(f"[dim]ray worker pid {w['pid']} on node {w['node'][:12]}[/]")
+
+                summary, report = run_batch_ray(
+                    settings, opts, RayOptions(ray_address, workers, on_worker=on_worker), on_progress, opened,
+                    rubrics_dir=grader.rubrics_dir, max_answer_chars=max_answer_chars)
+                engine_report = report.as_dict()
+                return summary
+
             try:
                 if no_progress:
-                    summary = run_batch(grader, opts, on_progress, opened)
+                    summary = grade()
                 else:
                     with view:
-                        summary = run_batch(grader, opts, on_progress, opened)
+                        summary = grade()
                         view.update(total, summary, final=True)
             except KeyboardInterrupt:
                 console.print(
@@ -212,7 +248,8 @@ def register(app: typer.Typer) -> None:
             console.print(f"[dim]resume: dropped a torn last record ({summary.torn_bytes} bytes) and re-graded it[/]")
         if summary_json is not None:
             payload = {**summary.as_dict(), "input": str(input_path), "output": str(output), "judge": judge_desc,
-                       "review": opts.review.as_dict() if opts.review is not None else None}
+                       "review": opts.review.as_dict() if opts.review is not None else None,
+                       "engine": engine, "ray": engine_report}
             summary_json.write_text(json.dumps(payload, indent=2) + "\n")
         if summary.unscored:
             raise JudgeUnavailable(

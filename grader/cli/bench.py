@@ -69,12 +69,24 @@ def register(app: typer.Typer) -> None:
             int, typer.Option("--raw-sample", min=0, help="Rows the raw baseline encodes (0: all, the same answers).")
         ] = 0,
         rubrics: RubricsOpt = None,
+        engine: Annotated[
+            str, typer.Option("--engine", help="local: runtimes vs the raw encoder; ray: the Ray engine vs the "
+                              "local engine on the same answers.")
+        ] = "local",
+        workers: Annotated[int | None, typer.Option("--workers", min=1, help="Ray workers (--engine ray).")] = None,
     ) -> None:
         """Offline batch throughput and peak memory per runtime vs the raw encoder on the same answers."""
         from grader.bench.make_answers import answers_file
         from grader.bench.offline import RUNTIMES, batch_throughput
 
         src = answers or answers_file(n, build_settings(rubrics=rubrics).rubrics_dir)
+        if engine == "ray":
+            from grader.bench.ray_offline import ray_vs_local
+
+            _emit(ray_vs_local(src, rubrics, workers))
+            return
+        if engine != "local":
+            raise typer.BadParameter(f"--engine must be local or ray, not {engine!r}")
         _emit(batch_throughput(src, _runtimes(runtime, RUNTIMES), rubrics, raw_sample or None))
 
     @bench_app.command("latency")
