@@ -150,7 +150,8 @@ def test_readme_has_runnable_examples() -> None:
     runnable = [c for b in BLOCKS if b.skip is None for c in b.commands()]
     assert sum(1 for c in runnable if "grader " in c.text) >= 10
     # Blocks left out are few and each says why (the marker's reason is required by its pattern).
-    assert len([b for b in BLOCKS if b.skip]) <= 15
+    # Benchmarks, a Ray cluster, a judge endpoint and the long eval runs are skipped, each with its reason.
+    assert len([b for b in BLOCKS if b.skip]) <= 24
 
 
 @pytest.mark.parametrize("block", [b for b in BLOCKS if b.skip is None], ids=lambda b: f"README.md:{b.line}")
