@@ -45,7 +45,6 @@ DEFAULT_GATES = (
     Gate(signal="statement", lo=0.0, hi=1.0),
     Gate(signal="generic_margin_qd", lo=-0.25, hi=-0.12),
 )
-CAP_GRID = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0)
 
 
 @dataclass

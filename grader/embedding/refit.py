@@ -26,9 +26,15 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.embedding.calibration import DEFAULT_ALPHA, DEFAULT_FEATURES, Calibration, Cap, fit_calibration
+from grader.embedding.calibration import (
+    CAP_MARGINS,
+    DEFAULT_ALPHA,
+    DEFAULT_FEATURES,
+    Calibration,
+    Cap,
+    fit_calibration,
+)
 from grader.embedding.crossval import (
-    CAP_GRID,
     DEFAULT_GATE,
     DEFAULT_GATES,
     SignalRow,
@@ -80,8 +86,8 @@ def fit_cap(rows: list[SignalRow], alpha: float = DEFAULT_ALPHA) -> float:
     """The cap margin with the lowest weighted squared error of leave-one-question-out predictions."""
     y = np.array([r.score for r in rows])
     w = np.array([r.weight for r in rows])
-    best, best_err = CAP_GRID[-1], float("inf")
-    for margin in CAP_GRID:
+    best, best_err = CAP_MARGINS[-1], float("inf")
+    for margin in CAP_MARGINS:
         pred = cv_predictions(rows, DEFAULT_FEATURES, alpha, DEFAULT_GATE, None, DEFAULT_GATES, Cap(margin=margin))
         err = float(np.average((pred - y) ** 2, weights=w))
         if err < best_err - 1e-9:
