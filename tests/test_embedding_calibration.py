@@ -36,18 +36,21 @@ def test_shipped_calibration_loads_with_provenance(mohler_dev_path: Path, repo_r
     cal = Calibration.load(default_calibration_path())
     prov = cal.provenance
     assert prov.data_file is not None and prov.data_file.endswith("mohler/dev.jsonl")
-    # The hashes say exactly which data the default was fitted on: Mohler dev and the interview set, weighted so
-    # that each has the same total weight (issue 10: calibration for interview grading).
+    # The hashes say exactly which data the default was fitted on: Mohler dev and both development interview sets
+    # (answers.jsonl, holdout.jsonl), each with the same total weight. holdout-b.jsonl, the untouched interview set,
+    # must never be among them.
     assert prov.data_sha256 == sha256_file(mohler_dev_path)
     by_file = {Path(s.file).name: s for s in prov.sources}
     assert by_file["dev.jsonl"].sha256 == sha256_file(mohler_dev_path) and by_file["dev.jsonl"].n_rows == 1074
-    interview = repo_root / "eval" / "interview" / "answers.jsonl"
-    assert by_file["answers.jsonl"].sha256 == sha256_file(interview) and by_file["answers.jsonl"].n_rows == 220
-    assert abs(by_file["dev.jsonl"].weight * 1074 - by_file["answers.jsonl"].weight * 220) < 1e-6
-    assert "holdout" not in " ".join(prov.sources[i].file for i in range(len(prov.sources)))
-    assert prov.n_rows == 1294 and prov.n_questions == 59
+    for name in ("answers.jsonl", "holdout.jsonl"):
+        path = repo_root / "eval" / "interview" / name
+        assert by_file[name].sha256 == sha256_file(path) and by_file[name].n_rows == 220
+        assert abs(by_file["dev.jsonl"].weight * 1074 - by_file[name].weight * 220) < 1e-6
+    assert "holdout-b.jsonl" not in by_file
+    assert prov.n_rows == 1514 and prov.n_questions == 81
     assert prov.cv is not None and prov.cv.scheme == "leave-one-question-out"
     assert cal.cap is not None and {g.signal for g in cal.all_gates()} >= {"topic_margin", "statement"}
+    assert cal.stretch >= 1.0
     assert prov.model == "all-MiniLM-L6-v2"
     assert "in-sample" in prov.notes
     assert len(cal.coefficients) == len(cal.features) == len(cal.scaler_mean) == len(cal.scaler_scale)
@@ -126,3 +129,51 @@ def test_graded_jsonl_errors_name_line_and_field(tmp_path: Path, capsys: pytest.
     assert e.value.line == 2 and e.value.field == "score"
     assert main([str(f)]) == 2
     assert f"{f}:2: score:" in capsys.readouterr().err
+
+
+def test_stretch_moves_grades_away_from_the_mean_and_keeps_zero_and_the_clip(tmp_path: Path) -> None:
+    one = Calibration(name="s", features=["cos_ref"], scaler_mean=[0.0], scaler_scale=[1.0], coefficients=[1.0],
+                      intercept=0.0)
+    stretched = one.model_copy(update={"stretch": 1.25})
+    assert stretched.fraction({"cos_ref": 0.6}) == pytest.approx(0.75)
+    assert one.fraction({"cos_ref": 0.6}) == pytest.approx(0.6)
+    assert stretched.fraction({"cos_ref": 0.0}) == 0.0
+    assert stretched.fraction({"cos_ref": 0.9}) == 1.0  # clipped, never above the maximum
+    # A calibration written before the stretch existed loads with none; a shrinking "stretch" is refused.
+    data = json.loads(one.model_dump_json())
+    data.pop("stretch")
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps(data))
+    assert Calibration.load(old).stretch == 1.0
+    data["stretch"] = 0.8
+    old.write_text(json.dumps(data))
+    with pytest.raises(InputError) as e:
+        Calibration.load(old)
+    assert e.value.field == "stretch"
+
+
+def test_refit_agrees_by_qwk_on_whole_grades_and_by_squared_error_on_averaged_ones() -> None:
+    from grader.embedding.crossval import cv_predictions
+    from grader.embedding.refit import STRETCHES, fit_cap
+
+    rng = np.random.default_rng(3)
+    rows: list[SignalRow] = []
+    for q in range(6):
+        for _ in range(40):
+            c = float(rng.uniform(0, 1))
+            human = float(np.clip(np.rint(5 * c + rng.normal(0, 0.7)), 0, 5))
+            sig = {"cos_ref_qd": c + rng.normal(0, 0.15), "crit_recall_true": c, "contradicted_weight": 0.0,
+                   "credited": c, "topic_margin": 0.5, "statement": 1.0, "generic_margin_qd": 0.5}
+            rows.append(SignalRow(signals=sig, score=human, max_score=5.0, group=f"set:q{q}"))
+    margin, stretch = fit_cap(rows)
+    assert stretch in STRETCHES and margin > 0
+    # Whatever it chose is the best QWK on the grid's stretches at that margin.
+    from grader.embedding.calibration import Cap
+    from grader.evaluation.metrics import qwk
+
+    y = np.array([r.score for r in rows])
+    best = qwk(y, cv_predictions(rows, cap=Cap(margin=margin), stretch=stretch), 5.0)
+    assert all(best >= qwk(y, cv_predictions(rows, cap=Cap(margin=margin), stretch=s), 5.0) - 1e-9 for s in STRETCHES)
+    halves = [SignalRow(signals=r.signals, score=r.score + 0.5 * (r.score < 5), max_score=5.0, group=r.group)
+              for r in rows]
+    assert fit_cap(halves)[1] == 1.0

@@ -48,3 +48,23 @@ def test_a_shuffled_reference_is_no_statement_when_its_words_are_the_references(
 def test_terse_answers_are_answers_not_keyword_lists() -> None:
     for terse in ("push, pop and peek", "the main function", "memory location"):
         assert score(terse) == 1.0
+
+
+def test_a_keyword_list_inside_a_sentence_frame_is_no_statement() -> None:
+    # The frame has function words and a verb, so function_ratio and fluency pass it: the bare items do not.
+    framed = ("Regarding pruning there are concepts such as weights, sparsity, size, speed, accuracy, neurons, layers, "
+              "magnitude and fine-tuning.")
+    assert function_ratio(framed) > 0.08 and fluency(framed) > -0.3  # what the older signals let through
+    assert statement_signals(framed)["list_share"] >= 0.35
+    assert score(framed) < 0.5
+
+
+def test_an_answer_listing_its_points_as_phrases_stays_a_statement() -> None:
+    # Items with a determiner inside are verb phrases (actions stated), and items of four words or more are claims.
+    steps = "Oversample the minority class, undersample the majority class, weight the loss, and use the F1 score."
+    challenges = ("The main challenges are the high computational cost of training, unstable adversarial training, "
+                  "no reliable metric for quality, and biases copied from the training data.")
+    values = "A variable holds a value of its type, for example an int can hold 1, 2, 3, 4, 68 or 256."
+    for text in (steps, challenges, values):
+        assert statement_signals(text)["list_share"] < 0.35, text
+        assert score(text) == 1.0, text

@@ -119,3 +119,13 @@ def test_negative_points_agree_with_negative_answers(point: str, answer: str) ->
 def test_a_single_shared_word_in_a_long_clause_is_no_evidence() -> None:
     answer = "Quantization is a different method that stores the weights in fewer bits, and it is not pruning at all."
     assert stances(PRUNING_Q, PRUNING_REF, [C1], answer) != ["contradict"]
+
+
+def test_the_subject_of_a_denial_does_not_outvote_the_denied_word() -> None:
+    # "prompts" stands before the negation in both: it is what the denial is about. The denied "tone" decides.
+    q = "How can you control the style of generated content?"
+    point = "Prompts set the desired tone."
+    assert stances(q, point, [point], "Prompts never affect the tone of the output.") == ["contradict"]
+    assert stances(q, point, [point], "Prompts set the tone you want.") == ["agree"]
+    # A negative elsewhere in the answer's clause does not turn agreement on the point's own words into a denial.
+    assert stances(q, point, [point], "Prompts set the tone, not the facts.") == ["agree"]

@@ -104,10 +104,11 @@ class CoverageMap(BaseModel):
     """Maps a key point's similarity to 0..1 credit; a point with credit >= covered_at counts as made."""
 
     # Set on the hand-made cases in tests/test_embedding_coverage.py: made points sit above ~0.5, points
-    # that are absent or merely restated from the question below ~0.47.
+    # that are absent or merely restated from the question below ~0.47. Credit is full from 0.55 (as the
+    # scorer's ``credited`` signal, grader/embedding/signals.py); a point counts as made from similarity 0.5.
     lo: float = 0.3
-    hi: float = 0.7
-    covered_at: float = 0.5
+    hi: float = 0.55
+    covered_at: float = 0.8
 
     def credit(self, similarity: float) -> float:
         return float(min(1.0, max(0.0, (similarity - self.lo) / (self.hi - self.lo))))
@@ -155,6 +156,12 @@ class Calibration(BaseModel):
     intercept: float
     alpha: float = DEFAULT_ALPHA
     clip: tuple[float, float] = (0.0, 1.0)
+    stretch: float = Field(
+        default=1.0, ge=1.0, le=2.0,
+        description="The ridge's share is multiplied by this before the clip. Least squares on noisy signals pulls "
+                    "every grade toward the mean (a complete answer at 3.9/5); the stretch that agrees best with the "
+                    "graders (QWK, leave-one-question-out) undoes part of that. Fitted by grader.embedding.refit.",
+    )
     gate: Gate | None = None
     gates: list[Gate] = Field(
         default_factory=list,
@@ -181,7 +188,7 @@ class Calibration(BaseModel):
         """The predicted share of the maximum score, in [clip]: ridge, clipped, gated, capped by the points."""
         x = feature_vector(signals, self.features)
         z = (x - np.asarray(self.scaler_mean)) / np.asarray(self.scaler_scale)
-        y = float(z @ np.asarray(self.coefficients) + self.intercept)
+        y = float(z @ np.asarray(self.coefficients) + self.intercept) * self.stretch
         y = min(self.clip[1], max(self.clip[0], y))
         y *= self.gate_factor(signals)
         return max(0.0, min(y, self.limit(signals)))
@@ -269,6 +276,7 @@ def fit_calibration(
     gate: Gate | None = None,
     gates: list[Gate] | None = None,
     cap: Cap | None = None,
+    stretch: float = 1.0,
     refit_cap_margin: bool = False,
     weights: list[float] | None = None,
     coverage: CoverageMap | None = None,
@@ -297,14 +305,14 @@ def fit_calibration(
     keep = factor >= PASSING
     mean, scale, coef, intercept = fit_ridge(x[keep], y[keep], alpha, w[keep])
     if cap is not None and refit_cap_margin:
-        gated = np.clip((x - mean) / scale @ coef + intercept, 0.0, 1.0) * factor
+        gated = np.clip(((x - mean) / scale @ coef + intercept) * stretch, 0.0, 1.0) * factor
         signal = np.array([sig.get(cap.signal, 0.0) for sig in signals])
         cap = cap.model_copy(update={"margin": fit_cap_margin(gated, signal, y, w, slope=cap.slope)})
     rows = [
         SignalRow(signals=s, score=t, max_score=m, group=g, weight=float(w[i]))
         for i, (s, t, m, g) in enumerate(zip(signals, targets, max_scores, groups, strict=True))
     ]
-    cv = grouped_cv(rows, features=features, alpha=alpha, gate=gate, folds=folds, gates=gates, cap=cap)
+    cv = grouped_cv(rows, features=features, alpha=alpha, gate=gate, folds=folds, gates=gates, cap=cap, stretch=stretch)
     data_path = Path(data_file) if data_file is not None else None
     return Calibration(
         name=name,
@@ -314,6 +322,7 @@ def fit_calibration(
         coefficients=coef.tolist(),
         intercept=intercept,
         alpha=alpha,
+        stretch=stretch,
         gate=gate,
         gates=list(gates or []),
         cap=cap,

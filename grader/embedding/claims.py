@@ -14,6 +14,10 @@ from sentences:
 - ``claim_share``: the share of the answer's words that sit in clauses with a verb cue (an auxiliary, a
   modal, or a verb-shaped content word after a subject-like word) and some function words: claims rather
   than labels.
+- ``list_share``: the share of the answer's words that are bare items of an enumeration (four or more items of
+  one to three words, none with a verb, pronoun, preposition or negation: "the decision boundary, the joint
+  probability, sampling, digits"). A keyword list dressed in a sentence ("when discussing X one has to consider
+  A, B, C, D and E") has function words and a verb in its frame, but its words are still mostly bare items.
 """
 
 from __future__ import annotations
@@ -132,8 +136,41 @@ def claim_share(text: str) -> float:
     return in_claims / total if total else 0.0
 
 
+_SENTENCE_END = re.compile(r"[.!?\n]+(?=\s|$)")
+_ITEM_SEP = re.compile(r"\s*(?:[,;/|•·]|\s[-–—]\s|\band\b|\bor\b)\s*")
+_PARENS = re.compile(r"\([^()]*\)")
+_NOT_BARE = frozenset({"AUX", "PRON", "NEG", "PREP", "CONJ"})
+LIST_MIN_ITEMS = 4
+LIST_ITEM_MAX_WORDS = 3
+
+
+def list_share(text: str) -> float:
+    """Share of the words that are bare items of enumerations (see the module doc)."""
+    bare_words = total = 0
+    for sentence in _SENTENCE_END.split(text):
+        total += sum(1 for t in _TOKEN.findall(sentence) if t not in ",;:()")
+        # Formulas and asides ("P(x,y)", "(e.g. SMOTE)") hold separators that do not separate items.
+        items = [x for x in _ITEM_SEP.split(_PARENS.sub(" ", sentence)) if x and x.strip()]
+        if len(items) < LIST_MIN_ITEMS:
+            continue
+        sizes = []
+        for item in items:
+            classes = [word_class(t) for t in _TOKEN.findall(item) if t not in ",;:()"]
+            # A determiner inside the item makes it a verb phrase ("oversample the minority class"), an action
+            # stated; numbers are values ("1, 2, 3, 4"), not terms.
+            verb_phrase = "DET" in classes[1:]
+            words = [c for c in classes if c not in ("DET", "NUM")]
+            bare = (1 <= len(words) <= LIST_ITEM_MAX_WORDS and not verb_phrase
+                    and not any(c in _NOT_BARE for c in words))
+            sizes.append(len(words) if bare else 0)
+        if sum(1 for k in sizes if k) >= LIST_MIN_ITEMS:
+            bare_words += sum(sizes)
+    return bare_words / total if total else 0.0
+
+
 def statement_signals(text: str) -> dict[str, float]:
-    return {"fluency": fluency(text), "function_ratio": function_ratio(text), "claim_share": claim_share(text)}
+    return {"fluency": fluency(text), "function_ratio": function_ratio(text), "claim_share": claim_share(text),
+            "list_share": list_share(text)}
 
 
 # -- fitting the prose model (a dev-time command; the result ships as grader/data/word_classes.json) ---------

@@ -154,6 +154,7 @@ def cv_predictions(
     folds: int | None = None,
     gates: list[Gate] | tuple[Gate, ...] | None = DEFAULT_GATES,
     cap: Cap | None = None,
+    stretch: float = 1.0,
 ) -> np.ndarray:
     """Out-of-fold predicted scores (on each row's scale); each fold's model never saw its questions."""
     x = feature_matrix([r.signals for r in rows], features)
@@ -168,7 +169,7 @@ def cv_predictions(
     for test in _splits(groups, folds):
         train = ~test & passing
         mean, scale, coef, intercept = fit_ridge(x[train], y[train], alpha, w[train])
-        pred[test] = np.clip(((x[test] - mean) / scale) @ coef + intercept, 0.0, 1.0)
+        pred[test] = np.clip((((x[test] - mean) / scale) @ coef + intercept) * stretch, 0.0, 1.0)
     pred *= factor
     if cap is not None:
         pred = np.clip(np.minimum(pred, np.array([cap.limit(r.signals) for r in rows])), 0.0, 1.0)
@@ -195,9 +196,10 @@ def grouped_cv(
     folds: int | None = None,
     gates: list[Gate] | tuple[Gate, ...] | None = DEFAULT_GATES,
     cap: Cap | None = None,
+    stretch: float = 1.0,
 ) -> dict:
     """Pearson, Spearman, RMSE, MAE of out-of-fold predictions against the human scores."""
-    pred = cv_predictions(rows, features, alpha, gate, folds, gates, cap)
+    pred = cv_predictions(rows, features, alpha, gate, folds, gates, cap, stretch)
     gold = np.array([r.score for r in rows])
     n_groups = len({r.group for r in rows})
     out: dict = agreement(pred, gold)

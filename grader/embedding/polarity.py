@@ -112,6 +112,7 @@ class Word:
     start: int
     end: int
     content: bool
+    lead: bool = False  # stands before the clause's first negation cue: what a denial is about, not what it denies
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,12 @@ class Clause:
         for w in self.words:
             out[w.stem] = out.get(w.stem, True) and w.negated
         return out
+
+    def leads(self) -> frozenset[str]:
+        """Stems that only stand before the first negation cue (the subject of a denial, "prompts" in "prompts
+        cannot change the style")."""
+        lead = {w.stem for w in self.words if w.lead}
+        return frozenset(lead - {w.stem for w in self.words if not w.lead})
 
 
 def _is_cue(words: list[str], i: int) -> bool:
@@ -181,15 +188,16 @@ def analyse(text: str) -> list[Clause]:
                 i = max(i + 1, j)
                 continue
             i += 1
+        first_cue = next((i for i in range(len(raw)) if _is_cue(raw, i)), len(raw))
         words = []
-        for (w, s, e), neg in zip(spans, negated, strict=True):
+        for k, ((w, s, e), neg) in enumerate(zip(spans, negated, strict=True)):
             if w in _LIGHT or w in _CUES or w.endswith(("n't", "n’t")):
                 continue  # light words say nothing; cues are read as negation, not as words of the claim
             st = _stem_phrase(w)
             content = not (w in STOP_WORDS or w in _CUES or _SINGLE_LETTER.match(w) or w.endswith("n't"))
             if content or lex.carries_direction(st):
-                words.append(Word(w, st, neg, s, e, content))
-        negative = any(_is_cue(raw, i) for i in range(len(raw)))
+                words.append(Word(w, st, neg, s, e, content, lead=k < first_cue < len(raw)))
+        negative = first_cue < len(raw)
         out.append(Clause(cs, ce, tuple(words), negative))
     return out
 
@@ -268,6 +276,7 @@ def _weigh(point: PointPolarity, clause: Clause) -> _Weight:
     """How one clause stands to one point."""
     lex = lexicon()
     clause_stems = clause.stems()
+    leads = clause.leads()
     agree = conflict = d_agree = d_conflict = 0.0
     shared = 0
     cue = ""
@@ -281,7 +290,9 @@ def _weigh(point: PointPolarity, clause: Clause) -> _Weight:
             shared += 1
             neg_a = clause_stems[s]
             if not neg_p and not neg_a:
-                agree += 1
+                # The subject of a denial is shared by the claim and its denial: half a word of agreement, so
+                # that one denied word of the claim outweighs it.
+                agree += 0.5 if s in leads and not direction else 1
                 d_agree += direction
             elif not neg_p:  # the answer denies what the point states plainly
                 conflict += 1

@@ -43,6 +43,7 @@ SIGNAL_NAMES = (
     "fluency",
     "function_ratio",
     "claim_share",
+    "list_share",
     "topic_margin",
     "own_topic",
     "statement",
@@ -54,8 +55,10 @@ SIGNAL_NAMES = (
 STATEMENT_MIN_WORDS = 8
 
 # Per-point credit from similarity, as grader.embedding.calibration.CoverageMap maps it by default; the
-# ``credited`` signal is the weight of the points an answer makes and does not contradict.
-CREDIT_LO, CREDIT_HI = 0.3, 0.7
+# ``credited`` signal is the weight of the points an answer makes and does not contradict. Full credit from 0.55
+# (not 0.7): a point made in other words than the rubric's reaches ~0.45-0.55 with this encoder; chosen by
+# leave-one-question-out on Mohler dev and both interview sets (grader/embedding/README.md).
+CREDIT_LO, CREDIT_HI = 0.3, 0.55
 
 
 @dataclass(frozen=True)
@@ -259,7 +262,10 @@ def statement_score(stm: dict[str, float], n_words: int, lex_precision: float) -
     fr = _ramp(stm["function_ratio"], 0.02, 0.08)
     fl = _ramp(stm["fluency"], -0.45, -0.3)
     salad = _ramp(lex_precision, 0.6, 0.9) * (1.0 - _ramp(stm["fluency"], -0.2, 0.0))
-    return min(fr, fl, 1.0 - salad)
+    # Mostly bare enumeration items: a keyword list, even inside a sentence frame. Answers that list their points
+    # as phrases ("high compute cost, unstable training, ...") stay below ~0.3 on both interview sets.
+    listed = _ramp(stm.get("list_share", 0.0), 0.35, 0.6)
+    return min(fr, fl, 1.0 - salad, 1.0 - listed)
 
 
 def topic_signals(answer: TokenEncoding, ctx: RubricContext) -> dict[str, float]:

@@ -174,6 +174,8 @@ class _Signals:
                            if cap is not None else None)
         self.cap_slope = cap.slope if cap is not None else 1.0
         self.clip = tuple(getattr(base, "clip", (0.0, 1.0)))
+        # The base calibration's stretch is kept as it is, like its gates (it is fitted by grader.embedding.refit).
+        self.stretch = float(getattr(base, "stretch", 1.0))
 
     def available(self, features: Sequence[str]) -> bool:
         names = self._signals[0].keys() if self._signals else ()
@@ -205,13 +207,13 @@ def _predict_fraction(
     # As the calibration is fitted: the ridge learns from answers the gates pass; the gates handle the rest.
     train = train[sig.gate[train] >= PASSING]
     mean, scale, coef, b = _ridge(x[train], y_frac[train], recipe.alpha)
-    pred = np.clip(((x[test] - mean) / scale) @ coef + b, sig.clip[0], sig.clip[1]) * sig.gate[test]
+    pred = np.clip((((x[test] - mean) / scale) @ coef + b) * sig.stretch, sig.clip[0], sig.clip[1]) * sig.gate[test]
     if sig.cap_signal is None:
         return np.clip(np.minimum(pred, sig.cap[test]), 0.0, 1.0)
     from grader.embedding.calibration import fit_cap_margin
 
     # The margin is chosen on the training rows' own (in-sample) predictions: one number, cheap to refit.
-    fitted = np.clip(((x[train] - mean) / scale) @ coef + b, sig.clip[0], sig.clip[1]) * sig.gate[train]
+    fitted = np.clip((((x[train] - mean) / scale) @ coef + b) * sig.stretch, sig.clip[0], sig.clip[1]) * sig.gate[train]
     margin = fit_cap_margin(fitted, sig.cap_signal[train], y_frac[train], slope=sig.cap_slope)
     return np.clip(np.minimum(pred, sig.cap_slope * sig.cap_signal[test] + margin), 0.0, 1.0)
 
