@@ -264,6 +264,10 @@ class Tuner:
         self.y_frac = self.human / self.top
         self.groups = list(inputs.groups)
         self.sig = _Signals(inputs.signals, base)
+        # The stretch is fitted for grades in whole points (grader.embedding.refit.fit_cap): grades that average
+        # several graders (Mohler's halves) are agreed with by squared error, which wants none.
+        if not all(float(h).is_integer() for h in self.human):
+            self.sig.stretch = 1.0
         base_recipe = Recipe(features=tuple(base.features), alpha=float(base.alpha))  # type: ignore[attr-defined]
         sets = [base_recipe.features, *(feature_sets if feature_sets is not None else EXTRA_FEATURE_SETS)]
         sets = [fs for i, fs in enumerate(sets) if fs not in sets[:i] and self.sig.available(fs)]

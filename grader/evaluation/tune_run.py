@@ -199,7 +199,7 @@ def run_tune(
         gate=base.gate,
         gates=base.gates,
         cap=base.cap,
-        stretch=base.stretch,
+        stretch=tuner.sig.stretch,
         refit_cap_margin=True,
         coverage=base.coverage,
         name=f"tuned on {Path(ds.path).name}",
