@@ -240,3 +240,23 @@ def test_round_trip_tricky_text(tmp_path: Path, text: str) -> None:
     r = r.model_copy(update={"reference_answer": text})
     path = write_rubric(r, tmp_path / "q1.yaml")
     assert load_rubric(path).reference_answer == text.strip()
+
+
+def test_a_bank_read_quickly_equals_the_checked_read_and_leaves_broken_files_out(tmp_path: Path) -> None:
+    from grader.paths import default_rubrics_dir
+    from grader.rubric.store import load_bank_quickly, load_rubrics
+
+    shipped = default_rubrics_dir() / "interview"
+    assert load_bank_quickly(shipped) == load_rubrics(shipped)
+    good = (shipped / "easy-2.yaml").read_text(encoding="utf-8")
+    (tmp_path / "good.yaml").write_text(good, encoding="utf-8")
+    (tmp_path / "broken.yaml").write_text("id: [unclosed\n", encoding="utf-8")
+    # An alias goes to the checked loader, which refuses it: left out, not expanded.
+    aliased = good.replace("id: easy-2", "id: easy-9").replace("difficulty: easy", "difficulty: &d easy")
+    aliased = aliased.replace("topic: model compression", "topic: *d")
+    assert aliased.count("*d") == 1
+    (tmp_path / "alias.yaml").write_text(aliased, encoding="utf-8")
+    quick = load_bank_quickly(tmp_path)
+    assert [r.id for r in quick] == ["easy-2"]
+    with pytest.raises(InputError):
+        load_rubrics(tmp_path)

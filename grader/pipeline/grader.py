@@ -158,12 +158,10 @@ class Grader:
         folder = path.parent
         if folder in self._banks:
             return
-        from grader.rubric.store import load_rubrics
+        from grader.rubric.store import load_bank_quickly
 
-        try:
-            bank = load_rubrics(folder)
-        except InputError:
-            bank = []  # one broken sibling file must not stop grading; it only narrows the off-topic check
+        # One broken sibling file must not stop grading; it is left out, and only narrows the off-topic check.
+        bank = load_bank_quickly(folder)
         self._banks[folder] = bank
         self.use_bank(bank)
 
