@@ -45,3 +45,18 @@ def test_same_file_by_hash_and_unrelated_data(tmp_path: Path, mohler_dev_path: P
         ds, [RunResult(label="c", judge="none", items=[], elapsed_s=0, calibration_path=str(other))]))
     missing = _calibration(tmp_path, tmp_path / "nowhere.jsonl")
     assert training_overlap(missing, ds) is None
+
+
+def test_a_joint_fit_is_named_as_pooling_standards_not_as_overstating(tmp_path: Path) -> None:
+    import hashlib
+
+    data = tmp_path / "set.jsonl"
+    data.write_text('{"question": "q", "reference_answer": "r", "answer": "a", "score": 1}\n')
+    ds = Dataset(path=str(data), items=[EvalItem(question="q", reference_answer="r", answer="a", score=1)])
+    sha = hashlib.sha256(data.read_bytes()).hexdigest()
+    cal = tmp_path / "joint.json"
+    cal.write_text(json.dumps({"name": "j", "provenance": {"data_file": "other.jsonl", "sources": [
+        {"file": "other.jsonl", "sha256": "0" * 64, "n_rows": 5}, {"file": str(data), "sha256": sha, "n_rows": 1}]}}))
+    note = eval_notes(ds, [RunResult(label="c", judge="none", items=[], elapsed_s=0, calibration_path=str(cal))])[0]
+    assert note.startswith("c: IN-SAMPLE.") and "together with 1 other set(s)" in note
+    assert "overstate" not in note

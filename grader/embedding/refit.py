@@ -1,14 +1,16 @@
 """Refit the shipped offline calibration on several graded sets at once, and print every figure it is judged by.
 
     python -m grader.embedding.refit ../shared/data/mohler/dev.jsonl eval/interview/answers.jsonl \\
-        --holdout eval/interview/holdout.jsonl --write grader/data/calibration.json
+        eval/interview/holdout.jsonl --cap-from eval/interview/answers.jsonl --cap-from eval/interview/holdout.jsonl \\
+        --holdout eval/interview/holdout-b.jsonl --name mohler-dev+interview-ridge --write grader/data/calibration.json
 
 What it prints, each figure honest about what it saw:
 
 1. **Per source, leave-one-question-out within the source** (the recipe refitted without each question, as
    `grader eval --cv` does): Pearson, RMSE, QWK, and per answer kind (complete, negated, ...) the mean score.
 2. **The joint fit** (what ships): every source together, each weighted to the same total so neither drowns the
-   other; the cap margin chosen by leave-one-question-out over all sources. Its figure is the joint LOQO.
+   other; the cap margin and stretch chosen by leave-one-question-out on the ``--cap-from`` sources (QWK on
+   whole-point grades, squared error otherwise). Its figure is the joint LOQO.
 3. **Holdout sets** (``--holdout``): scored by the joint fit, never fitted or tuned on.
 4. **Manipulation**: every answer the injection check flags is scored again with the flagged text removed;
    the grade may not be higher with it (zero inflation, per answer).

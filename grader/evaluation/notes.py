@@ -104,6 +104,15 @@ def eval_notes(dataset: Dataset, runs: list[RunResult], calibrations: list[str |
         where = f"the '{r.label} (CV)' column" if has_cv else "`grader eval --cv`, `grader tune`"
         n = len(dataset.items)
         what = "IN-SAMPLE" if overlap == n else f"PARTLY IN-SAMPLE ({overlap} of {n} answers)"
+        others = _other_sources(cal, dataset) if same_file else 0
+        if others:
+            # A joint fit pools grading standards: in-sample, yet it can fit this set worse than a fit on it alone.
+            notes.append(
+                f"{r.label}: {what}. Its calibration ({cal.name}) was fitted on this set together with {others} "
+                f"other set(s), pooling their grading standards, so its figures here are neither held out nor "
+                f"this set's own fit. The recipe refitted on this set alone, each question held out, is {where}."
+            )
+            continue
         notes.append(
             f"{r.label}: {what}. Its calibration ({cal.name}) was fitted on "
             f"{'this very data set' if same_file else 'data that includes these answers'}, so these figures "
@@ -138,6 +147,17 @@ def eval_notes(dataset: Dataset, runs: list[RunResult], calibrations: list[str |
         cached = sum(1 for it in r.items if it.judge_cached)
         notes.append(f"{r.label}: {cached} of {len(r.items)} judge verdicts came from the judge cache.")
     return notes
+
+
+def _other_sources(calibration: Path, dataset: Dataset) -> int:
+    """How many sets besides this one the calibration was fitted on (0: this set alone, or not told)."""
+    try:
+        prov = json.loads(calibration.read_text(encoding="utf-8")).get("provenance") or {}
+        sha = _sha256(Path(dataset.path))
+    except (OSError, ValueError):
+        return 0
+    shas = [x.get("sha256") for x in prov.get("sources") or [] if isinstance(x, dict)]
+    return len(shas) - 1 if sha in shas else 0
 
 
 def _provenance_cv(calibration: Path) -> str:
