@@ -8,8 +8,8 @@ tokenisation, batching and the scorer's signals are the same whichever runs:
   model converted once to ONNX with onnxruntime's BERT fusions, run in float32; embeddings equal torch's
   to ~1e-5, and a cold grade imports neither torch nor sentence-transformers.
 - ``"onnx-int8"``: the same graph with int8 dynamic quantization of its matrix products; about twice
-  the throughput, but outside the agreement limits (single answers near the relevance gate move by up
-  to ~0.5 points), so a choice, not the default.
+  the throughput, but outside the agreement limits (single answers near the ramps of point credit and
+  the off-topic gates move by up to ~0.7 points), so a choice, not the default.
 - ``"torch"``: grader/embedding/light_model.py, the model on torch without sentence-transformers.
 - ``"sentence-transformers"``: the library itself (any model it can load).
 - ``"auto"``: the measured default, ``DEFAULT_RUNTIME``.
