@@ -183,3 +183,18 @@ def test_tune_picks_the_better_prompt_version(mohler_dev_path: Path, tmp_path: P
     assert cfg["combine"]["judge_weight"] >= 0.6
     # The judge-led band is fitted with the weights and recorded with them (grader/pipeline/combine.py).
     assert cfg["combine"]["band"] in BAND_GRID and f"band {cfg['combine']['band']:g}" in report["written"]["candidate"]
+
+
+def test_the_base_stretch_applies_to_whole_point_grades_only() -> None:
+    inputs, base = _synthetic()
+    inputs.judge = {}
+    stretched = base.model_copy(update={"stretch": 1.2})
+    whole = Tuner(inputs, stretched, base_prompt=None, base_weights=(1.0, 0.0), alphas=(1.0,), feature_sets=[])
+    assert whole.sig.stretch == 1.2
+    plain = Tuner(inputs, base, base_prompt=None, base_weights=(1.0, 0.0), alphas=(1.0,), feature_sets=[])
+    # The stretch moves the held-out grades away from the mean: the same recipe, wider spread.
+    spread = np.std(whole.cv_base()[0]), np.std(plain.cv_base()[0])
+    assert spread[0] > spread[1]
+    halves = inputs.model_copy(update={"human": [h + 0.5 if h < 5 else h for h in inputs.human]})
+    averaged = Tuner(halves, stretched, base_prompt=None, base_weights=(1.0, 0.0), alphas=(1.0,), feature_sets=[])
+    assert averaged.sig.stretch == 1.0
