@@ -129,3 +129,15 @@ def test_the_subject_of_a_denial_does_not_outvote_the_denied_word() -> None:
     assert stances(q, point, [point], "Prompts set the tone you want.") == ["agree"]
     # A negative elsewhere in the answer's clause does not turn agreement on the point's own words into a denial.
     assert stances(q, point, [point], "Prompts set the tone, not the facts.") == ["agree"]
+
+
+def test_a_second_subject_after_a_comma_starts_a_clause_so_swapped_frameworks_are_read() -> None:
+    q = "What is the difference between TensorFlow and PyTorch?"
+    ref = ("TensorFlow is a symbolic math library with high-level and low-level APIs. PyTorch is an open-source library "
+           "based on Torch with a dynamic computation graph that makes it easier to debug.")
+    points = ["TensorFlow is a symbolic math library.", "PyTorch is an open-source library based on the Torch library."]
+    swapped = ("PyTorch is the symbolic math library with both APIs, and TensorFlow is the open-source library based "
+               "on Torch.")
+    assert stances(q, ref, points, swapped) == ["contradict", "contradict"]
+    right = "TensorFlow is the symbolic math library, and PyTorch is the open-source library based on Torch."
+    assert stances(q, ref, points, right) == ["agree", "agree"]

@@ -58,7 +58,9 @@ SCOPE_MAX_WORDS = 8
 _CLAUSE_SPLIT = re.compile(
     r"[.!?;:]+(?=\s|$)|\n+|,\s*(?=(?:but|while|whereas|although|though|however|yet|which|unlike|instead)\b)"
     r"|\s(?=(?:but|whereas|however|although)\b)"
-    r"|,\s*(?=(?:and\s+|or\s+)?(?:do|does|did|don't|doesn't|never|it|they|this|these|we|you)\b)",
+    r"|,\s*(?=(?:and\s+|or\s+)?(?:do|does|did|don't|doesn't|never|it|they|this|these|we|you)\b)"
+    # ", and TensorFlow is ...": a new subject (one or two words) and its verb start a new clause.
+    r"|,\s*(?=(?:and|but|while)\s+(?:the\s+)?[A-Za-z][\w-]*(?:\s+[A-Za-z][\w-]*)?\s+(?:is|are|was|were|has|have|does|can|uses|learns|gives|makes)\b)",
     re.IGNORECASE,
 )
 _SINGLE_LETTER = re.compile(r"^[a-z0-9]$")
