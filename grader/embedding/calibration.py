@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -104,8 +105,10 @@ class CoverageMap(BaseModel):
     """Maps a key point's similarity to 0..1 credit; a point with credit >= covered_at counts as made."""
 
     # Set on the hand-made cases in tests/test_embedding_coverage.py: made points sit above ~0.5, points
-    # that are absent or merely restated from the question below ~0.47. Credit is full from 0.55 (as the
-    # scorer's ``credited`` signal, grader/embedding/signals.py); a point counts as made from similarity 0.5.
+    # that are absent or merely restated from the question below ~0.47, so a point counts as made from
+    # similarity 0.5. Credit is full from 0.55 (not 0.7): a point made in other words than the rubric's reaches
+    # ~0.45-0.55 with this encoder; chosen by leave-one-question-out on Mohler dev and both interview sets. The
+    # defaults are also the scorer's ``credited`` signal (grader/embedding/signals.py).
     lo: float = 0.3
     hi: float = 0.55
     covered_at: float = 0.8
@@ -187,9 +190,8 @@ class Calibration(BaseModel):
     def fraction(self, signals: dict[str, float]) -> float:
         """The predicted share of the maximum score, in [clip]: ridge, clipped, gated, capped by the points."""
         x = feature_vector(signals, self.features)
-        z = (x - np.asarray(self.scaler_mean)) / np.asarray(self.scaler_scale)
-        y = float(z @ np.asarray(self.coefficients) + self.intercept) * self.stretch
-        y = min(self.clip[1], max(self.clip[0], y))
+        y = float(ridge_share(x, np.asarray(self.scaler_mean), np.asarray(self.scaler_scale),
+                              np.asarray(self.coefficients), self.intercept, self.stretch, self.clip))
         y *= self.gate_factor(signals)
         return max(0.0, min(y, self.limit(signals)))
 
@@ -239,6 +241,22 @@ def feature_vector(signals: dict[str, float], features: list[str] | tuple[str, .
 
 def feature_matrix(signals: list[dict[str, float]], features: list[str] | tuple[str, ...]) -> np.ndarray:
     return np.stack([feature_vector(s, features) for s in signals]) if signals else np.zeros((0, len(features)))
+
+
+def ridge_share(
+    x: np.ndarray, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: float, stretch: float = 1.0,
+    clip: tuple[float, float] = (0.0, 1.0),
+) -> np.ndarray:
+    """The ridge's share of the maximum, stretched and clipped: what every fit and prediction of the recipe uses
+    before the gates and the cap."""
+    return np.clip((((x - mean) / scale) @ coef + intercept) * stretch, clip[0], clip[1])
+
+
+def whole_points(scores: Iterable[float]) -> bool:
+    """Grades in whole points (one grader's integers), not means of several graders (Mohler's halves). The
+    stretch is fitted and applied for the first kind only: squared error, which averaged grades are agreed
+    with by, wants none."""
+    return all(float(s).is_integer() for s in scores)
 
 
 def fit_ridge(
@@ -305,7 +323,7 @@ def fit_calibration(
     keep = factor >= PASSING
     mean, scale, coef, intercept = fit_ridge(x[keep], y[keep], alpha, w[keep])
     if cap is not None and refit_cap_margin:
-        gated = np.clip(((x - mean) / scale @ coef + intercept) * stretch, 0.0, 1.0) * factor
+        gated = ridge_share(x, mean, scale, coef, intercept, stretch) * factor
         signal = np.array([sig.get(cap.signal, 0.0) for sig in signals])
         cap = cap.model_copy(update={"margin": fit_cap_margin(gated, signal, y, w, slope=cap.slope)})
     rows = [

@@ -28,6 +28,7 @@ from grader.embedding.calibration import (
     feature_matrix,
     fit_calibration,
     fit_ridge,
+    ridge_share,
 )
 from grader.errors import InputError
 from grader.models import Question, Rubric
@@ -169,7 +170,7 @@ def cv_predictions(
     for test in _splits(groups, folds):
         train = ~test & passing
         mean, scale, coef, intercept = fit_ridge(x[train], y[train], alpha, w[train])
-        pred[test] = np.clip((((x[test] - mean) / scale) @ coef + intercept) * stretch, 0.0, 1.0)
+        pred[test] = ridge_share(x[test], mean, scale, coef, intercept, stretch)
     pred *= factor
     if cap is not None:
         pred = np.clip(np.minimum(pred, np.array([cap.limit(r.signals) for r in rows])), 0.0, 1.0)

@@ -35,6 +35,7 @@ from grader.embedding.calibration import (
     Calibration,
     Cap,
     fit_calibration,
+    whole_points,
 )
 from grader.embedding.crossval import (
     DEFAULT_GATE,
@@ -97,22 +98,20 @@ def fit_cap(rows: list[SignalRow], alpha: float = DEFAULT_ALPHA) -> tuple[float,
     """
     from grader.evaluation.metrics import qwk
 
-    whole = all(float(r.score).is_integer() for r in rows)
-    sources = sorted({r.group.split(":", 1)[0] for r in rows})
+    whole = whole_points(r.score for r in rows)
     y = np.array([r.score for r in rows])
     w = np.array([r.weight for r in rows])
+    sources = [np.array([i for i, r in enumerate(rows) if r.group.split(":", 1)[0] == src])
+               for src in sorted({r.group.split(":", 1)[0] for r in rows})]
     best, best_q = (CAP_MARGINS[-1], 1.0), -float("inf")
     for margin in CAP_MARGINS:
         for stretch in STRETCHES if whole else (1.0,):
             pred = cv_predictions(rows, DEFAULT_FEATURES, alpha, DEFAULT_GATE, None, DEFAULT_GATES, Cap(margin=margin),
                                   stretch)
-            if not whole:
-                q = -float(np.average((pred - y) ** 2, weights=w))
+            if whole:
+                q = sum(qwk(y[idx], pred[idx], rows[idx[0]].max_score) for idx in sources) / len(sources)
             else:
-                q = 0.0
-                for src in sources:
-                    idx = [i for i, r in enumerate(rows) if r.group.split(":", 1)[0] == src]
-                    q += qwk(y[idx], pred[idx], rows[idx[0]].max_score) / len(sources)
+                q = -float(np.average((pred - y) ** 2, weights=w))
             if q > best_q + 1e-9:
                 best, best_q = (margin, stretch), q
     return best

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from grader.embedding.calibration import CoverageMap
 from grader.embedding.claims import statement_signals
 from grader.embedding.encoder import TokenEncoding
 from grader.embedding.polarity import PointPolarity, active_roles, analyse, check_points, prepare_point
@@ -54,11 +55,9 @@ SIGNAL_NAMES = (
 # An answer this short is a terse answer, not a keyword list: the statement signals only judge longer ones.
 STATEMENT_MIN_WORDS = 8
 
-# Per-point credit from similarity, as grader.embedding.calibration.CoverageMap maps it by default; the
-# ``credited`` signal is the weight of the points an answer makes and does not contradict. Full credit from 0.55
-# (not 0.7): a point made in other words than the rubric's reaches ~0.45-0.55 with this encoder; chosen by
-# leave-one-question-out on Mohler dev and both interview sets (grader/embedding/README.md).
-CREDIT_LO, CREDIT_HI = 0.3, 0.55
+# Per-point credit from similarity, the map the calibration shows per point by default: the ``credited`` signal is
+# the weight of the points an answer makes and does not contradict.
+_CREDIT = CoverageMap()
 
 
 @dataclass(frozen=True)
@@ -242,10 +241,6 @@ def empty_signals(ctx: RubricContext) -> dict[str, float]:
     return out
 
 
-def _credit(similarity: float) -> float:
-    return min(1.0, max(0.0, (similarity - CREDIT_LO) / (CREDIT_HI - CREDIT_LO)))
-
-
 def _ramp(v: float, lo: float, hi: float) -> float:
     return min(1.0, max(0.0, (v - lo) / (hi - lo)))
 
@@ -345,7 +340,7 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
         "lex_precision_qd": len(a_set & ctx.reference_stems) / len(a_set) if a_set else 0.0,
         "log_len_ratio": math.log((len(a_words) + 1) / (ctx.reference_words + 1)),
         "contradicted_weight": float(contra @ w) if n_crit else 0.0,
-        "credited": float((np.array([_credit(m.similarity) for m in matches]) * (1 - contra)) @ w) if n_crit else 0.0,
+        "credited": float((np.array([_CREDIT.credit(m.similarity) for m in matches]) * (1 - contra)) @ w) if n_crit else 0.0,
         "crit_recall_true": float((recalls * (1 - contra)) @ w) if n_crit else 0.0,
         **topic_signals(answer, ctx),
     }

@@ -157,7 +157,7 @@ def grouped_folds(groups: Sequence[str], k: int | None, seed: int = DEFAULT_SEED
 class _Signals:
     """Feature matrices per feature set and the gate factor per answer, computed once."""
 
-    def __init__(self, signals: list[dict[str, float]], base: object) -> None:
+    def __init__(self, signals: list[dict[str, float]], base: object, stretch: float) -> None:
         from grader.embedding.calibration import feature_matrix
 
         self._signals = signals
@@ -174,8 +174,7 @@ class _Signals:
                            if cap is not None else None)
         self.cap_slope = cap.slope if cap is not None else 1.0
         self.clip = tuple(getattr(base, "clip", (0.0, 1.0)))
-        # The base calibration's stretch is kept as it is, like its gates (it is fitted by grader.embedding.refit).
-        self.stretch = float(getattr(base, "stretch", 1.0))
+        self.stretch = stretch
 
     def available(self, features: Sequence[str]) -> bool:
         names = self._signals[0].keys() if self._signals else ()
@@ -201,19 +200,19 @@ def _ridge(x: FloatArray, y: FloatArray, alpha: float) -> tuple[FloatArray, Floa
 def _predict_fraction(
     sig: _Signals, recipe: Recipe, train: NDArray[np.int64], test: NDArray[np.int64], y_frac: FloatArray
 ) -> FloatArray:
-    from grader.embedding.calibration import PASSING
+    from grader.embedding.calibration import PASSING, ridge_share
 
     x = sig.matrix(recipe.features)
     # As the calibration is fitted: the ridge learns from answers the gates pass; the gates handle the rest.
     train = train[sig.gate[train] >= PASSING]
     mean, scale, coef, b = _ridge(x[train], y_frac[train], recipe.alpha)
-    pred = np.clip((((x[test] - mean) / scale) @ coef + b) * sig.stretch, sig.clip[0], sig.clip[1]) * sig.gate[test]
+    pred = ridge_share(x[test], mean, scale, coef, b, sig.stretch, sig.clip) * sig.gate[test]
     if sig.cap_signal is None:
         return np.clip(np.minimum(pred, sig.cap[test]), 0.0, 1.0)
     from grader.embedding.calibration import fit_cap_margin
 
     # The margin is chosen on the training rows' own (in-sample) predictions: one number, cheap to refit.
-    fitted = np.clip((((x[train] - mean) / scale) @ coef + b) * sig.stretch, sig.clip[0], sig.clip[1]) * sig.gate[train]
+    fitted = ridge_share(x[train], mean, scale, coef, b, sig.stretch, sig.clip) * sig.gate[train]
     margin = fit_cap_margin(fitted, sig.cap_signal[train], y_frac[train], slope=sig.cap_slope)
     return np.clip(np.minimum(pred, sig.cap_slope * sig.cap_signal[test] + margin), 0.0, 1.0)
 
@@ -263,11 +262,12 @@ class Tuner:
         self.human = np.asarray(inputs.human, dtype=np.float64)
         self.y_frac = self.human / self.top
         self.groups = list(inputs.groups)
-        self.sig = _Signals(inputs.signals, base)
-        # The stretch is fitted for grades in whole points (grader.embedding.refit.fit_cap): grades that average
-        # several graders (Mohler's halves) are agreed with by squared error, which wants none.
-        if not all(float(h).is_integer() for h in self.human):
-            self.sig.stretch = 1.0
+        from grader.embedding.calibration import whole_points
+
+        # The base calibration's stretch is kept as it is, like its gates (grader.embedding.refit fits it), on
+        # whole-point grades only.
+        stretch = float(getattr(base, "stretch", 1.0)) if whole_points(self.human) else 1.0
+        self.sig = _Signals(inputs.signals, base, stretch)
         base_recipe = Recipe(features=tuple(base.features), alpha=float(base.alpha))  # type: ignore[attr-defined]
         sets = [base_recipe.features, *(feature_sets if feature_sets is not None else EXTRA_FEATURE_SETS)]
         sets = [fs for i, fs in enumerate(sets) if fs not in sets[:i] and self.sig.available(fs)]
