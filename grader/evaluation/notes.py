@@ -5,9 +5,18 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 from grader.evaluation.datasets import Dataset
 from grader.evaluation.runner import RunResult
+
+
+def _provenance(calibration: Path) -> dict[str, Any] | None:
+    """The calibration file's provenance ({} when it has none); None when the file cannot be read as JSON."""
+    try:
+        return json.loads(calibration.read_text(encoding="utf-8")).get("provenance") or {}
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def _sha256(path: Path) -> str:
@@ -56,9 +65,8 @@ def training_overlap(calibration: Path, dataset: Dataset) -> tuple[int, bool] | 
     By the data file's hash first (the whole set), then by (question, answer) pairs against the training file the
     provenance names, so a subset or a copy of the training data is caught as well.
     """
-    try:
-        prov = json.loads(calibration.read_text(encoding="utf-8")).get("provenance") or {}
-    except (OSError, ValueError):
+    prov = _provenance(calibration)
+    if prov is None:
         return None
     ds_path = Path(dataset.path)
     shas = {prov.get("data_sha256")} | {s.get("sha256") for s in prov.get("sources") or [] if isinstance(s, dict)}
@@ -151,21 +159,18 @@ def eval_notes(dataset: Dataset, runs: list[RunResult], calibrations: list[str |
 
 def _other_sources(calibration: Path, dataset: Dataset) -> int:
     """How many sets besides this one the calibration was fitted on (0: this set alone, or not told)."""
+    prov = _provenance(calibration)
     try:
-        prov = json.loads(calibration.read_text(encoding="utf-8")).get("provenance") or {}
         sha = _sha256(Path(dataset.path))
-    except (OSError, ValueError):
+    except OSError:
         return 0
-    shas = [x.get("sha256") for x in prov.get("sources") or [] if isinstance(x, dict)]
+    shas = [x.get("sha256") for x in (prov or {}).get("sources") or [] if isinstance(x, dict)]
     return len(shas) - 1 if sha in shas else 0
 
 
 def _provenance_cv(calibration: Path) -> str:
     """The calibration's own recorded CV figures, when it carries them."""
-    try:
-        cv = json.loads(calibration.read_text(encoding="utf-8")).get("provenance", {}).get("cv") or {}
-    except (OSError, ValueError):
-        return ""
+    cv = (_provenance(calibration) or {}).get("cv") or {}
     if not cv:
         return ""
     parts = [f"{k} {cv[k]:.3f}" for k in ("pearson", "spearman", "mae", "rmse") if isinstance(cv.get(k), int | float)]
