@@ -8,27 +8,22 @@ test sees how many requests the server had at once, whatever the clients believe
 from __future__ import annotations
 
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
 
+from .loopback import LoopbackServer
 
-class CountingProxy:
+
+class CountingProxy(LoopbackServer):
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream.rstrip("/")  # e.g. http://127.0.0.1:PORT (no /v1)
         self.in_flight = 0
         self.max_in_flight = 0
         self.served = 0
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
         self._client = httpx.Client(timeout=600)
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
 
     def start(self) -> CountingProxy:
         proxy = self
@@ -72,20 +67,8 @@ class CountingProxy:
             def do_POST(self) -> None:
                 self._forward("POST")
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
-        return self
+        return self._serve(Handler)
 
     def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
+        super().stop()
         self._client.close()
-
-    def __enter__(self) -> CountingProxy:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

@@ -20,8 +20,10 @@ import re
 import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from .loopback import LoopbackServer
 
 MODEL = "fault-model"
 
@@ -57,7 +59,7 @@ def valid_verdict(schema: dict[str, Any] | None, score: float | None = None, ver
     }
 
 
-class FaultServer:
+class FaultServer(LoopbackServer):
     def __init__(self, script: list[str] | None = None, default: str = "ok", *, reject_json_schema: bool = True,
                  score: float | None = None, delay: float = 2.0, slow: float = 0.3,
                  greedy_garbage: str | None = None) -> None:
@@ -75,16 +77,8 @@ class FaultServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
-    # ---- lifecycle ----------------------------------------------------------------------------------
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}/v1"
+    # ---- lifecycle (start/stop/base_url: LoopbackServer) --------------------------------------------
 
     @property
     def count(self) -> int:
@@ -145,23 +139,7 @@ class FaultServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-            self._httpd = None
-
-    def __enter__(self) -> FaultServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self._serve(Handler)
 
     # ---- behaviour ----------------------------------------------------------------------------------
 
