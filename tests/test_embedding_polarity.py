@@ -141,3 +141,52 @@ def test_a_second_subject_after_a_comma_starts_a_clause_so_swapped_frameworks_ar
     assert stances(q, ref, points, swapped) == ["contradict", "contradict"]
     right = "TensorFlow is the symbolic math library, and PyTorch is the open-source library based on Torch."
     assert stances(q, ref, points, right) == ["agree", "agree"]
+
+
+def test_a_property_given_to_the_other_entity_contradicts_the_point() -> None:
+    # Two role pairs: the entity (GPT / BERT) and its property (unidirectional / bidirectional). Keeping the
+    # property and swapping the entity is a contradiction of both points, though every word is the reference's.
+    q = "Describe the architecture of GPT and how it differs from BERT."
+    ref = ("GPT is a unidirectional transformer model that generates text by predicting the next word. BERT is a "
+           "bidirectional model that considers both the left and right context of a word during training.")
+    points = ["GPT is a unidirectional transformer model that generates text by predicting the next word.",
+              "BERT is a bidirectional model that considers both the left and right context of a word."]
+    swapped = ("BERT is the unidirectional model that generates text by predicting the next word, whereas GPT is "
+               "bidirectional and considers both the left and right context of each word.")
+    assert stances(q, ref, points, swapped) == ["contradict", "contradict"]
+    _, cue = contradicting_clause(q, ref, points[0], swapped)
+    assert "bert" in cue.lower() and "gpt" in cue.lower()
+    right = ("GPT is the unidirectional model that generates text by predicting the next word, whereas BERT is "
+             "bidirectional and considers both the left and right context of each word.")
+    assert stances(q, ref, points, right) == ["agree", "agree"]
+    both = "GPT is unidirectional while BERT is bidirectional, so BERT considers the left and right context of a word."
+    assert "contradict" not in stances(q, ref, points, both)
+
+
+def test_a_contradiction_where_the_encoder_found_the_point_outweighs_its_nouns_said_elsewhere() -> None:
+    q = "What is the purpose of tokenization in NLP?"
+    point = "Tokenization is the process of breaking down text into smaller units, such as words or subwords."
+    answer = ("Tokenization merges text into larger combined blocks, and it is an optional step that models skip "
+              "because they process the raw text directly.")
+    q_stems = frozenset(stem(w) for w, _, _ in word_spans(q) if w not in STOP_WORDS)
+    prepared = [prepare_point(point, q_stems, ())]
+    clauses = analyse(answer)
+    # Read alone, the second clause's "process ... text" (two of the point's nouns) outweighs "larger".
+    assert check_points(prepared, clauses)[0].stance == "agree"
+    first = answer.index("merges"), answer.index(", and")
+    check = check_points(prepared, clauses, [first])[0]
+    assert check.stance == "contradict" and "where the point says" in check.cue
+    # Aligned with the clause that agrees, the agreement stands.
+    second = answer.index("models skip"), len(answer)
+    assert check_points(prepared, clauses, [second])[0].stance == "agree"
+
+
+def test_quantifiers_are_read_with_what_they_quantify() -> None:
+    q = "What is pruning in model compression?"
+    point = "By removing less important weights, the model becomes more efficient without affecting its accuracy."
+    # "fewer parameters" and "more efficient" quantify different things; "a few" is not "fewer".
+    assert stances(q, PRUNING_REF, [point], "Pruning removes weights, so the model has fewer parameters.") != ["contradict"]
+    assert stances(q, PRUNING_REF, [point], "A few weights are removed and the model runs efficiently.") != ["contradict"]
+    # the same quantified word, opposite quantifiers: a contradiction
+    point = "A pruned network has fewer parameters and uses less memory."
+    assert stances(q, PRUNING_REF, [point], "A pruned network has more parameters and uses more memory.") == ["contradict"]

@@ -13,9 +13,15 @@ clause of the answer that shares its words:
   same polarity on both sides is a conflict, and with opposite polarity an agreement ("does not add" agrees
   with "removes");
 - when the rubric contrasts two roles (generative / discriminative, encoder / decoder), a clause that says
-  the point's claim of the other role (and not of the point's own) is a conflict.
+  the point's claim of the other role (and not of the point's own) is a conflict; so is a clause that keeps one
+  of the point's role pairs and swaps another ("BERT is the unidirectional one" against "GPT is
+  unidirectional": the property given to the other entity);
+- a quantifier (more, less, fewer, many, ...) is read with the word it quantifies: "more efficient" and "fewer
+  parameters" are no conflict, "fewer parameters" and "more parameters" are; "a few" is not "fewer".
 
-A point is contradicted when its strongest contradicting clause outweighs its strongest agreeing clause.
+A point is contradicted when its strongest contradicting clause outweighs its strongest agreeing clause, or when
+the contradicting clause is where the encoder aligned the point and the agreeing one is not (the agreement is then
+often only the point's nouns said again about something else).
 Words that carry direction count twice: the nouns a claim is about ("size", "weights") agree in a negated
 answer too, and must not outvote the verb that flips.
 """
@@ -24,7 +30,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
 
@@ -105,6 +111,10 @@ def _stem_phrase(word: str) -> str:
 
 _DOUBLE = re.compile(r"(\w)\1")
 
+# Quantifiers: their direction is about the word after them, so "more efficient" and "fewer parameters" are
+# not opposite claims, while "more weights" and "fewer weights" are.
+QUANTIFIERS = frozenset(_stem_phrase(w) for w in ("more", "less", "fewer", "most", "least", "many", "few", "much"))
+
 
 @dataclass(frozen=True)
 class Word:
@@ -130,6 +140,10 @@ class Clause:
         for w in self.words:
             out[w.stem] = out.get(w.stem, True) and w.negated
         return out
+
+    def after(self, s: str) -> frozenset[str]:
+        """Stems of the words right after each occurrence of `s` (what a quantifier like "more" quantifies)."""
+        return frozenset(self.words[i + 1].stem for i, w in enumerate(self.words[:-1]) if w.stem == s)
 
     def leads(self) -> frozenset[str]:
         """Stems that only stand before the first negation cue (the subject of a denial, "prompts" in "prompts
@@ -195,6 +209,8 @@ def analyse(text: str) -> list[Clause]:
         for k, ((w, s, e), neg) in enumerate(zip(spans, negated, strict=True)):
             if w in _LIGHT or w in _CUES or w.endswith(("n't", "n’t")):
                 continue  # light words say nothing; cues are read as negation, not as words of the claim
+            if (w == "few" and k and raw[k - 1] == "a") or w == "up":
+                continue  # "a few" is some, not fewer; "up" (set up, speed up) is not "upper", its stem
             st = _stem_phrase(w)
             content = not (w in STOP_WORDS or w in _CUES or _SINGLE_LETTER.match(w) or w.endswith("n't"))
             if content or lex.carries_direction(st):
@@ -217,6 +233,8 @@ class PointPolarity:
     scoped: dict[str, bool]  # stem -> a negation scopes over the word itself (what opposites are read against)
     roles: frozenset[str]  # the contrasted roles the point names
     counter_roles: frozenset[str]  # the other role of each pair the point names
+    pairs: tuple[tuple[str, str], ...] = ()  # (the point's role, the other) for each pair it names one side of
+    quantified: dict[str, frozenset[str]] = field(default_factory=dict)  # quantifier stem -> the stems it quantifies
 
 
 def active_roles(question: str, reference: str) -> tuple[tuple[str, str], ...]:
@@ -231,7 +249,8 @@ def prepare_point(text: str, question_stems: frozenset[str], roles: tuple[tuple[
     scoped: dict[str, bool] = {}
     named: set[str] = set()
     role_stems = {s for pair in roles for s in pair}
-    for clause in analyse(text):
+    clauses = analyse(text)
+    for clause in clauses:
         for w in clause.words:
             if w.stem in role_stems:
                 named.add(w.stem)
@@ -240,8 +259,9 @@ def prepare_point(text: str, question_stems: frozenset[str], roles: tuple[tuple[
                 continue
             stems[w.stem] = stems.get(w.stem, False) or w.negated or clause.negative
             scoped[w.stem] = scoped.get(w.stem, False) or w.negated
-    counter = {b if a in named else a for a, b in roles if (a in named) != (b in named)}
-    return PointPolarity(stems, scoped, frozenset(named), frozenset(counter))
+    pairs = tuple((a, b) if a in named else (b, a) for a, b in roles if (a in named) != (b in named))
+    quantified = {q: frozenset().union(*(c.after(q) for c in clauses)) for q in QUANTIFIERS if q in stems}
+    return PointPolarity(stems, scoped, frozenset(named), frozenset(b for _, b in pairs), pairs, quantified)
 
 
 @dataclass(frozen=True)
@@ -251,6 +271,7 @@ class Check:
     end: int = 0
     cue: str = ""
     strength: float = 0.0
+    directional: bool = False  # a direction word (reduce, faster, larger ...) is among the conflicting words
 
 
 @dataclass(frozen=True)
@@ -305,6 +326,8 @@ def _weigh(point: PointPolarity, clause: Clause) -> _Weight:
                 d_agree += direction
             continue
         for o in lex.opposites.get(s, ()):
+            if o in QUANTIFIERS and s in point.quantified and not (point.quantified[s] & clause.after(o)):
+                continue  # "more efficient" and "fewer parameters" quantify different things: no evidence
             if o in clause_stems and o not in point.stems:
                 shared += 1
                 # Opposites are read against the word's own scope: "slows" contradicts a plainly stated "improving".
@@ -319,11 +342,17 @@ def _weigh(point: PointPolarity, clause: Clause) -> _Weight:
     return _Weight(agree, conflict, shared, cue, d_agree, d_conflict)
 
 
-def check_points(points: list[PointPolarity], clauses: list[Clause]) -> list[Check]:
+def check_points(
+    points: list[PointPolarity], clauses: list[Clause], aligned: list[tuple[int, int]] | None = None
+) -> list[Check]:
     """For each point: whether the answer (its clauses, from analyse) agrees, contradicts it, or neither.
 
     Points are read together because a clause about the other role is normally the other point being made:
     it only counts as a swapped role when it matches this point better than any other point.
+
+    `aligned` (characters of the answer, one span per point) is where the encoder found the point: a
+    contradiction in that span outweighs agreement elsewhere, which is often only the point's nouns ("process",
+    "text") said again in a clause about something else.
     """
     lex = lexicon()
     table = [[_weigh(p, c) for c in clauses] for p in points]
@@ -350,9 +379,18 @@ def check_points(points: list[PointPolarity], clauses: list[Clause]) -> list[Che
             if wt.shared < min(2, len(point.stems)) and not (wt.shared and wt.conflict and content <= 3):
                 continue
             swapped = bool(point.roles and entity and not (entity & point.roles) and entity & point.counter_roles)
+            # One pair kept and another swapped ("BERT is the unidirectional one" against "GPT is unidirectional"):
+            # the clause gives the point's property to the other entity, whichever point it is closest to.
+            kept = [(a, b) for a, b in point.pairs if a in entity and b not in entity]
+            crossed = [(a, b) for a, b in point.pairs if b in entity and a not in entity]
             stance, cue = wt.stance(), wt.cue
             strength = wt.conflict if stance == "contradict" else wt.agree
-            if swapped and best_point[j] == k and wt.shared >= min(3, len(point.stems)):
+            if kept and crossed:
+                said = "/".join(lex.words.get(b, b) for _, b in crossed)
+                meant = "/".join(lex.words.get(a, a) for a, _ in crossed)
+                stance, strength = "contradict", wt.agree + wt.conflict
+                cue = f"says {said} where the point says {meant}"
+            elif swapped and best_point[j] == k and wt.shared >= min(3, len(point.stems)):
                 # The clause says this point's claim of the other role: its shared words are the contradiction.
                 other = "/".join(sorted(lex.words.get(s, s) for s in entity & point.counter_roles))
                 own = "/".join(sorted(lex.words.get(s, s) for s in point.roles))
@@ -361,8 +399,22 @@ def check_points(points: list[PointPolarity], clauses: list[Clause]) -> list[Che
             elif swapped:
                 continue  # another point's claim, about the other role: no evidence either way
             if stance == "contradict" and strength > best_conflict.strength:
-                best_conflict = Check("contradict", clause.start, clause.end, cue, strength)
+                best_conflict = Check("contradict", clause.start, clause.end, cue, strength, wt.direction_conflict > 0)
             elif stance == "agree" and strength > best_agree.strength:
                 best_agree = Check("agree", clause.start, clause.end, "", strength)
+        # Only a conflict of two words or more, in the claim's direction ("merges ... larger" for "breaking ...
+        # smaller"): one negated or opposite word in the aligned span ("it is not created each time the array is
+        # called", "not declared as static") is as often a true statement about another thing (Mohler dev).
+        if aligned is not None and best_conflict.directional and best_conflict.strength >= 2 and \
+                _overlap(best_conflict, aligned[k]) > max(0.5, _overlap(best_agree, aligned[k])):
+            out.append(best_conflict)
+            continue
         out.append(best_conflict if best_conflict.strength > best_agree.strength else best_agree)
     return out
+
+
+def _overlap(check: Check, span: tuple[int, int]) -> float:
+    """The share of `span` inside the check's clause."""
+    if check.stance == "none" or span[1] <= span[0]:
+        return 0.0
+    return max(0, min(check.end, span[1]) - max(check.start, span[0])) / (span[1] - span[0])

@@ -305,10 +305,11 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
         emb = span_embeddings(masked, a_content.astype(np.float64), spans)
         sims = emb @ ctx.criterion_pooled_qd.T  # (spans, criteria)
         top = sims.argmax(axis=0)
-        checks = check_points(list(ctx.polarity), analyse(answer.text))
+        bounds = [_snap_to_words(answer.text, int(answer.offsets[spans[int(top[k])].start, 0]),
+                                 int(answer.offsets[spans[int(top[k])].end - 1, 1])) for k in range(n_crit)]
+        checks = check_points(list(ctx.polarity), analyse(answer.text), bounds)
         for k in range(n_crit):
-            sp = spans[int(top[k])]
-            start, end = _snap_to_words(answer.text, int(answer.offsets[sp.start, 0]), int(answer.offsets[sp.end - 1, 1]))
+            start, end = bounds[k]
             ch = checks[k]
             matches.append(CriterionMatch(
                 float(sims[top[k], k]), float(recalls[k]), start, end,
