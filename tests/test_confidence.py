@@ -137,6 +137,37 @@ def test_threshold_sends_the_target_share_counting_other_flags() -> None:
     assert ((expected > t) | flagged).sum() == 3
 
 
+def test_weighted_threshold_sends_the_target_share_by_weight() -> None:
+    # Two pooled sets: eight light rows (weight 0.5) and two heavy rows (weight 2.0), 8 of 8 in total.
+    expected = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05])
+    w = np.array([0.5] * 8 + [2.0, 2.0])
+    flagged = np.zeros(10, dtype=bool)
+    t = _threshold(expected, flagged, 0.25, w)
+    assert (expected > t).sum() == 4  # four light rows carry a quarter of the weight
+    t = _threshold(expected[::-1].copy(), flagged, 0.25, w)  # now the heavy rows expect the largest errors
+    assert (expected[::-1] > t).sum() == 1  # one heavy row (weight 2 of 8) is the quarter
+
+
+def test_weights_balance_pooled_sets_in_the_error_model() -> None:
+    # A large set with small errors and a small set whose errors grow with a signal. Weighted equally per set,
+    # the expected error is no longer the large set's, and the review share counts weight, not rows.
+    rng = np.random.default_rng(1)
+    n_big, n_small = 400, 40
+    x = np.concatenate([rng.uniform(0, 0.5, n_big), rng.uniform(0.5, 1, n_small)])
+    feats = [{"topicality": 0.6, "signal": float(v)} for v in x]
+    err = np.where(x < 0.5, 0.05, x - 0.4)
+    groups = [f"q{i % 10}" for i in range(n_big + n_small)]
+    w = np.array([1.0] * n_big + [n_big / n_small] * n_small)
+    plain = fit_confidence(feats, err, err, [False] * len(err), [False] * len(err), 0.2, groups=groups)
+    pooled = fit_confidence(feats, err, err, [False] * len(err), [False] * len(err), 0.2, groups=groups, weights=w)
+    assert plain.base < 0.1 < 0.15 < pooled.base  # per-row mean 0.08; per-set mean (0.05 + 0.35) / 2
+    sent = np.array([pooled.expected_error(f) > pooled.threshold for f in feats])
+    assert np.average(sent, weights=w) == pytest.approx(0.2, abs=0.05)
+    assert not sent[:n_big].any() and 0.3 < sent[n_big:].mean() < 0.5  # 20 % of the weight: ~40 % of the small set
+    plain_sent = np.array([plain.expected_error(f) > plain.threshold for f in feats])
+    assert plain_sent[n_big:].all()  # unweighted, the small set is 9 % of the rows: all of it goes
+
+
 def test_fitted_error_model_ranks_large_errors_first() -> None:
     rng = np.random.default_rng(0)
     n = 400
@@ -169,7 +200,8 @@ def test_risk_coverage_table() -> None:
 def test_shipped_model_is_fitted_and_loads() -> None:
     m = load_model(None)
     assert m.trees and m.features and 0 < m.review_share < 1
-    assert m.provenance.get("data_sha256") and m.provenance.get("cv")
+    assert m.provenance.get("cv")
+    assert m.provenance.get("data_sha256") or all(s["sha256"] for s in m.provenance.get("sources", []))
 
 
 def test_report_plots_the_risk_coverage_curve(tmp_path: Path) -> None:
@@ -194,3 +226,17 @@ def test_report_plots_the_risk_coverage_curve(tmp_path: Path) -> None:
     assert 'alt="risk against coverage curve"' in html and "data:image/png;base64," in html
     assert "Selective grading" in html and "offline: agreement on the most confident answers" in html
     assert (tmp_path / "rep" / "risk_coverage.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_in_sample_note_names_a_set_the_pooled_model_was_fitted_on(tmp_path: Path) -> None:
+    from grader.embedding.calibration import sha256_file
+    from grader.evaluation.selective import in_sample_note
+
+    seen, unseen = tmp_path / "seen.jsonl", tmp_path / "unseen.jsonl"
+    seen.write_text('{"a": 1}\n', encoding="utf-8")
+    unseen.write_text('{"a": 2}\n', encoding="utf-8")
+    sources = [{"file": "other.jsonl", "sha256": "0" * 64, "n_rows": 1}, {"file": "seen.jsonl", "sha256": sha256_file(seen), "n_rows": 1}]
+    path = _model().model_copy(update={"provenance": {"sources": sources}}).save(tmp_path / "m.json")
+    note = in_sample_note(seen, path)
+    assert note is not None and "pooled with other sets" in note
+    assert in_sample_note(unseen, path) is None

@@ -156,8 +156,12 @@ def cv_predictions(
     gates: list[Gate] | tuple[Gate, ...] | None = DEFAULT_GATES,
     cap: Cap | None = None,
     stretch: float = 1.0,
+    test_masks: list[np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Out-of-fold predicted scores (on each row's scale); each fold's model never saw its questions."""
+    """Out-of-fold predicted scores (on each row's scale); each fold's model never saw its questions.
+
+    `test_masks` replaces the folds by question (each a boolean mask of held-out rows; rows in no mask are
+    predicted as 0 and only ever trained on)."""
     x = feature_matrix([r.signals for r in rows], features)
     y = np.array([r.score / r.max_score for r in rows])
     w = np.array([r.weight for r in rows])
@@ -167,7 +171,7 @@ def cv_predictions(
         factor *= np.array([g.factor(r.signals) for r in rows])
     passing = factor >= PASSING
     pred = np.zeros(len(rows))
-    for test in _splits(groups, folds):
+    for test in _splits(groups, folds) if test_masks is None else test_masks:
         train = ~test & passing
         mean, scale, coef, intercept = fit_ridge(x[train], y[train], alpha, w[train])
         pred[test] = ridge_share(x[test], mean, scale, coef, intercept, stretch)

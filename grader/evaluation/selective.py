@@ -39,13 +39,16 @@ if TYPE_CHECKING:
     from grader.evaluation.tune import Candidate, FloatArray, Tuner
 
 DEFAULT_REVIEW_SHARE = 0.2
-# Chosen by the question-grouped CV of `grader eval --cv` on Mohler dev and the interview set (of 60x2/leaf 10,
-# 30x2, 60x1, 150x2/leaf 5 at rate 0.05, 100x3/leaf 5): depth-3 trees find the answers a similarity scorer
-# misreads (paraphrases, fluent wrong answers) that depth 2 misses; unflagged/all MAE 0.793 and 0.779.
+# Chosen by the question-grouped CV of `grader eval --cv` on Mohler dev and the interview set (stop 17, of
+# 60x2/leaf 10, 30x2, 60x1, 150x2/leaf 5 at rate 0.05, 100x3/leaf 5; stop 18, on its signals, 100x3 with leaves
+# of 5, 8, 10, 12, 15, 20, 50x3, 60x3/leaf 10, 200x3 at rate 0.05, 300x2, 100x4/leaf 10): depth-3 trees find the
+# answers a similarity scorer misreads (paraphrases, fluent wrong answers) that depth 2 misses, and leaves of 10
+# answers keep them from fitting single questions; unflagged/all MAE 0.782 (Mohler) and 0.793 (interview) at a
+# review share of 0.24.
 TREES = 100
 TREE_DEPTH = 3
 LEARNING_RATE = 0.1
-MIN_LEAF = 5
+MIN_LEAF = 10
 THRESHOLD_FOLDS = 5
 DISAGREEMENT_QUANTILE = 0.9
 OFFTOPIC_QUANTILE = 0.01
@@ -66,8 +69,12 @@ def fit_confidence(
     review_share: float,
     groups: Sequence[str] | None = None,
     provenance: dict[str, Any] | None = None,
+    weights: Sequence[float] | None = None,
 ) -> ConfidenceModel:
-    """The confidence model from held-out errors (fractions of max_score); see the module doc."""
+    """The confidence model from held-out errors (fractions of max_score); see the module doc.
+
+    `weights` (one per row) balance pooled data sets: the trees, the quantiles and the review share are then
+    weighted, so a large source does not set the thresholds for a small one."""
     from grader.evaluation.tune import grouped_folds
 
     n = len(feats)
@@ -75,10 +82,12 @@ def fit_confidence(
     names = [f for f in [*GRADE_FEATURES, *signal_names] if np.std([r.get(f, 0.0) for r in feats]) > 1e-9]
     x = np.array([[r.get(f, 0.0) for f in names] for r in feats], dtype=np.float64).reshape(n, len(names))
     y = np.asarray(final_err, dtype=np.float64)
-    disagreement = float(np.quantile(emb_err, DISAGREEMENT_QUANTILE)) if n else 1.0
-    topic = [r["topicality"] for r in feats if "topicality" in r]
-    offtopic = float(np.quantile(topic, OFFTOPIC_QUANTILE)) if topic else -1.0
-    model = _boosted(x, y, names)
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
+    disagreement = _quantile(np.asarray(emb_err, dtype=np.float64), w, DISAGREEMENT_QUANTILE) if n else 1.0
+    has_topic = np.array(["topicality" in r for r in feats], dtype=bool)
+    topic = np.array([r["topicality"] for r in feats if "topicality" in r], dtype=np.float64)
+    offtopic = _quantile(topic, w[has_topic], OFFTOPIC_QUANTILE) if topic.size else -1.0
+    model = _boosted(x, y, names, w)
     model = model.model_copy(update={"review_share": review_share, "disagreement": disagreement,
                                      "offtopic": offtopic, "provenance": provenance or {}})
     # Out-of-fold expected errors for the threshold: a tree ensemble is too sure about its own training rows.
@@ -86,25 +95,34 @@ def fit_confidence(
     if groups is not None and len(set(groups)) >= 2 and THRESHOLD_FOLDS:
         for test in grouped_folds(groups, THRESHOLD_FOLDS):
             train = np.setdiff1d(np.arange(n), test)
-            inner = _boosted(x[train], y[train], names)
+            inner = _boosted(x[train], y[train], names, w[train])
             expected[test] = [inner.expected_error(feats[i]) for i in test]
     gap = np.array([r.get("judge_gap", 0.0) for r in feats])
     topicality = np.array([r.get("topicality", math.inf) for r in feats])
     flagged = np.asarray(facts, dtype=bool) | (np.asarray(has_judge, dtype=bool) & (gap > disagreement))
     flagged |= topicality < offtopic
-    model.threshold = _threshold(expected, flagged, review_share)
+    model.threshold = _threshold(expected, flagged, review_share, w)
     return model
 
 
-def _boosted(x: FloatArray, y: FloatArray, names: list[str]) -> ConfidenceModel:
-    """Gradient-boosted depth-2 trees on |error|, copied out of scikit-learn into plain arrays."""
+def _quantile(values: FloatArray, weights: FloatArray, q: float) -> float:
+    """The weighted q-quantile; with equal weights numpy's (linear) quantile, as before weights existed."""
+    if np.ptp(weights) == 0:
+        return float(np.quantile(values, q))
+    order = np.argsort(values, kind="stable")
+    cum = np.cumsum(weights[order])
+    return float(values[order][min(int(np.searchsorted(cum, q * cum[-1])), values.size - 1)])
+
+
+def _boosted(x: FloatArray, y: FloatArray, names: list[str], w: FloatArray | None = None) -> ConfidenceModel:
+    """Gradient-boosted regression trees on |error|, copied out of scikit-learn into plain arrays."""
     from sklearn.ensemble import GradientBoostingRegressor
 
-    base = float(y.mean()) if y.size else 0.0
+    base = float(np.average(y, weights=w)) if y.size else 0.0
     trees: list[Tree] = []
     if y.size >= 2 * MIN_LEAF and x.shape[1]:
         gb = GradientBoostingRegressor(n_estimators=TREES, max_depth=TREE_DEPTH, learning_rate=LEARNING_RATE,
-                                       min_samples_leaf=MIN_LEAF, random_state=0).fit(x, y)
+                                       min_samples_leaf=MIN_LEAF, random_state=0).fit(x, y, sample_weight=w)
         base = float(gb.init_.constant_.ravel()[0])
         for est in gb.estimators_[:, 0]:
             t = est.tree_
@@ -115,15 +133,21 @@ def _boosted(x: FloatArray, y: FloatArray, names: list[str]) -> ConfidenceModel:
                            review_share=0.0, disagreement=1.0, offtopic=-1.0)
 
 
-def _threshold(expected: FloatArray, flagged: np.ndarray, share: float) -> float:
-    """The expected error above which the remaining answers go to review, so that `share` of all go."""
-    want = round(share * expected.size) - int(flagged.sum())
-    rest = np.sort(expected[~flagged])[::-1]
-    if want <= 0 or rest.size == 0:
+def _threshold(expected: FloatArray, flagged: np.ndarray, share: float, w: FloatArray | None = None) -> float:
+    """The expected error above which the remaining answers go to review, so that `share` of all (by weight)
+    go."""
+    w = np.ones(expected.size) if w is None else w
+    total = float(w.sum())
+    want = share * total - float(w[flagged].sum())
+    order = np.argsort(-expected[~flagged], kind="stable")
+    rest, rest_w = expected[~flagged][order], w[~flagged][order]
+    if want <= 0.5 * (total / max(expected.size, 1)) or rest.size == 0:
         return float(expected.max()) if expected.size else 1.0
-    if want >= rest.size:
+    # the first k answers (most expected error first) whose weight reaches `want`, rounded to the nearest
+    k = int(np.searchsorted(np.cumsum(rest_w) - 0.5 * rest_w, want))
+    if k >= rest.size:
         return -1.0
-    return float(rest[want])
+    return float(rest[k])
 
 
 def assess_row(
@@ -273,8 +297,11 @@ def in_sample_note(dataset: Path, model_path: Path | None) -> str | None:
     from grader.embedding.calibration import sha256_file
     from grader.pipeline.confidence import load_model
 
-    sha = load_model(str(model_path) if model_path is not None else None).provenance.get("data_sha256")
-    if not sha or not dataset.is_file() or sha256_file(dataset) != sha:
+    prov = load_model(str(model_path) if model_path is not None else None).provenance
+    shas = {prov.get("data_sha256")} | {s.get("sha256") for s in prov.get("sources") or [] if isinstance(s, dict)}
+    shas.discard(None)
+    if not shas or not dataset.is_file() or sha256_file(dataset) not in shas:
         return None
-    return ("the confidence model was fitted on this very data set, so the in-sample selective-grading figures "
-            "overstate what the review flags catch; the '(CV)' run (--cv) refits it per held-out question.")
+    pooled = " (pooled with other sets)" if len(shas) > 1 else ""
+    return (f"the confidence model was fitted on this very data set{pooled}, so the in-sample selective-grading "
+            "figures overstate what the review flags catch; the '(CV)' run (--cv) refits it per held-out question.")
