@@ -41,6 +41,11 @@ def default_calibration_path() -> Path:
     return PACKAGE_DIR / "data" / "calibration.json"
 
 
+def ramp(v: float, lo: float, hi: float) -> float:
+    """0 below lo, 1 above hi, linear between: how gates, point credit and the statement score soften a cut."""
+    return float(min(1.0, max(0.0, (v - lo) / (hi - lo))))
+
+
 class Gate(BaseModel):
     """Scales the score down to 0 as ``signal`` falls from ``hi`` to ``lo``: off-topic answers earn nothing.
 
@@ -58,7 +63,7 @@ class Gate(BaseModel):
         v = signals[self.signal]
         if self.hi <= self.lo:
             return 1.0 if v >= self.hi else 0.0
-        return float(min(1.0, max(0.0, (v - self.lo) / (self.hi - self.lo))))
+        return ramp(v, self.lo, self.hi)
 
 
 class Cap(BaseModel):
@@ -114,7 +119,7 @@ class CoverageMap(BaseModel):
     covered_at: float = 0.8
 
     def credit(self, similarity: float) -> float:
-        return float(min(1.0, max(0.0, (similarity - self.lo) / (self.hi - self.lo))))
+        return ramp(similarity, self.lo, self.hi)
 
 
 class CVMetrics(BaseModel):

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from grader.embedding.calibration import CoverageMap
+from grader.embedding.calibration import CoverageMap, ramp
 from grader.embedding.claims import statement_signals
 from grader.embedding.encoder import TokenEncoding
 from grader.embedding.polarity import PointPolarity, active_roles, analyse, check_points, prepare_point
@@ -241,10 +241,6 @@ def empty_signals(ctx: RubricContext) -> dict[str, float]:
     return out
 
 
-def _ramp(v: float, lo: float, hi: float) -> float:
-    return min(1.0, max(0.0, (v - lo) / (hi - lo)))
-
-
 def statement_score(stm: dict[str, float], n_words: int, lex_precision: float) -> float:
     """1 for prose, falling to 0 for keyword lists (few function words) and shuffled words (class order).
 
@@ -254,12 +250,12 @@ def statement_score(stm: dict[str, float], n_words: int, lex_precision: float) -
     """
     if n_words < STATEMENT_MIN_WORDS:
         return 1.0
-    fr = _ramp(stm["function_ratio"], 0.02, 0.08)
-    fl = _ramp(stm["fluency"], -0.45, -0.3)
-    salad = _ramp(lex_precision, 0.6, 0.9) * (1.0 - _ramp(stm["fluency"], -0.2, 0.0))
+    fr = ramp(stm["function_ratio"], 0.02, 0.08)
+    fl = ramp(stm["fluency"], -0.45, -0.3)
+    salad = ramp(lex_precision, 0.6, 0.9) * (1.0 - ramp(stm["fluency"], -0.2, 0.0))
     # Mostly bare enumeration items: a keyword list, even inside a sentence frame. Answers that list their points
     # as phrases ("high compute cost, unstable training, ...") stay below ~0.3 on both interview sets.
-    listed = _ramp(stm.get("list_share", 0.0), 0.35, 0.6)
+    listed = ramp(stm.get("list_share", 0.0), 0.35, 0.6)
     return min(fr, fl, 1.0 - salad, 1.0 - listed)
 
 
