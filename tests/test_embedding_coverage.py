@@ -108,6 +108,19 @@ def test_a_point_made_after_the_300th_word_is_covered(scorer: OfflineScorer, ove
     assert not {c.id: c for c in without.coverage}["early-stopping"].covered
 
 
+def test_small_talk_before_the_answer_weighs_as_little_as_after_it(offline_grader) -> None:  # type: ignore[no-untyped-def]
+    # Beyond one encoder window the off-topic gates also read the answer's best stretch: 300 words of small talk
+    # in front of the reference gated it to 2/5 while the same words after it did not.
+    talk = " ".join(["The weather was pleasant and we walked along the river for a while."] * 22)
+    ref = offline_grader.rubric("easy-2").reference_answer
+    before = offline_grader.grade(talk + " " + ref, question_id="easy-2")
+    after = offline_grader.grade(ref + " " + talk, question_id="easy-2")
+    assert before.score is not None and after.score is not None
+    assert before.score >= 4.0 and abs(before.score - after.score) <= 0.5, (before.score, after.score)
+    alone = offline_grader.grade(talk, question_id="easy-2")
+    assert alone.score is not None and alone.score <= 0.5
+
+
 def test_a_contradicted_point_earns_nothing_and_quotes_the_clause(scorer: OfflineScorer, overfitting: Rubric) -> None:
     answer = "Collecting more training data never helps, and early stopping halts training when validation loss rises."
     result = {c.id: c for c in scorer.score(overfitting, answer).coverage}

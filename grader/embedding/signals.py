@@ -115,6 +115,36 @@ def _snap_to_words(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+# Beyond one window of the encoder (254 word pieces) an answer is also placed by its best stretch of 128.
+LONG_ANSWER_PIECES = 254
+LONG_STRETCH = 128
+
+
+def _margins(pool: np.ndarray, ctx: RubricContext) -> tuple[float, float]:
+    """(topic margin, generic margin) of a pooled, question-demoted embedding: its similarity to the reference
+    minus its largest similarity to the bank's other questions and the everyday texts (or the latter only: a
+    bank's near-duplicate questions cannot pull an answer down on the generic margin)."""
+    own = float(pool @ ctx.reference_pooled_qd)
+    sims = ctx.distractors @ pool
+    generic = sims[: ctx.n_generic]
+    return own - float(sims.max()), own - (float(generic.max()) if len(generic) else 0.0)
+
+
+def _stretches(keep: np.ndarray) -> list[np.ndarray]:
+    """Masks of overlapping stretches of LONG_STRETCH word pieces, for texts longer than the encoder reads at once
+    (none otherwise: a short answer is placed by all of it)."""
+    n = keep.size
+    if n <= LONG_ANSWER_PIECES:
+        return []
+    out = []
+    for start in range(0, n - LONG_STRETCH // 2, LONG_STRETCH // 2):
+        mask = np.zeros(n, dtype=bool)
+        mask[start : start + LONG_STRETCH] = True
+        if (mask & keep).any():
+            out.append(mask & keep)
+    return out
+
+
 def _pooled(enc: TokenEncoding, keep: np.ndarray) -> np.ndarray:
     """Mean of the kept word pieces, unit length; the sentence embedding when nothing is kept."""
     if not keep.any():
@@ -346,11 +376,12 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
     signals["statement"] = statement_score(stm, len(a_words), signals["lex_precision_qd"])
     # The same contrast on the question-demoted answer: "pruning" a tree shares the question's word, not its topic.
     if a_pool is not None and len(ctx.distractors):
-        sims_d = ctx.distractors @ a_pool
-        signals["topic_margin_qd"] = signals["cos_ref_qd"] - float(sims_d.max())
-        # Against the everyday texts only: a bank's near-duplicate questions cannot pull this one down.
-        g = sims_d[: ctx.n_generic]
-        signals["generic_margin_qd"] = signals["cos_ref_qd"] - (float(g.max()) if len(g) else 0.0)
+        margins = [_margins(a_pool, ctx)]
+        # A long answer is placed by its most on-topic stretch too: 300 words of small talk before the reference
+        # must not gate the reference away (after it they did not, since the windows weigh in differently).
+        margins += [_margins(_pooled(answer, keep), ctx) for keep in _stretches(a_content)]
+        signals["topic_margin_qd"] = max(m for m, _ in margins)
+        signals["generic_margin_qd"] = max(g for _, g in margins)
     else:
         signals["topic_margin_qd"] = signals["generic_margin_qd"] = signals["cos_ref_qd"]
     return signals, matches
