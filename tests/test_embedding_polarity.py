@@ -190,3 +190,32 @@ def test_quantifiers_are_read_with_what_they_quantify() -> None:
     # the same quantified word, opposite quantifiers: a contradiction
     point = "A pruned network has fewer parameters and uses less memory."
     assert stances(q, PRUNING_REF, [point], "A pruned network has more parameters and uses more memory.") == ["contradict"]
+
+
+def test_a_retraction_takes_back_what_was_said() -> None:
+    # The reference said and then disowned: every point it made is withdrawn, the retraction quoted. "That" takes
+    # back the sentence before it, so it is tried on a one-sentence answer.
+    one = ("Pruning removes less important weights, which reduces the size of a network and improves inference "
+           "speed without significantly affecting performance.")
+    for head, tail in ((PRUNING_REF, "Everything I just wrote is wrong."), (PRUNING_REF, "Just kidding."),
+                       (one, "But that is false.")):
+        answer = head + " " + tail
+        assert stances(PRUNING_Q, PRUNING_REF, [C1, C2], answer) == ["contradict", "contradict"], tail
+        clause, cue = contradicting_clause(PRUNING_Q, PRUNING_REF, C2, answer)
+        assert clause.rstrip(".") == tail.rstrip(".") and "takes back" in cue
+
+
+def test_that_is_false_takes_back_only_the_sentence_before_it() -> None:
+    # Rebutting a myth is not disowning the answer: "that" points at the sentence just before it.
+    answer = ("Pruning removes less important weights, which reduces the size of a network and improves inference "
+              "speed. A common myth is that it always destroys accuracy. That is false.")
+    assert stances(PRUNING_Q, PRUNING_REF, [C1, C2], answer) == ["agree", "agree"]
+    # and a wrong claim taken back, then the right one, is the right one
+    answer = ("Pruning increases the size of a network. That is wrong: pruning removes less important weights, which "
+              "reduces the size and improves inference speed.")
+    assert "contradict" not in stances(PRUNING_Q, PRUNING_REF, [C1, C2], answer)
+
+
+@pytest.mark.parametrize("text", ["a label that is wrong", "the model is wrong", "it is wrong to prune", "that is true"])
+def test_only_a_whole_clause_that_disowns_is_a_retraction(text: str) -> None:
+    assert not any(c.retracts for c in analyse(text))

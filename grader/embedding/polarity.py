@@ -19,6 +19,10 @@ clause of the answer that shares its words:
 - a quantifier (more, less, fewer, many, ...) is read with the word it quantifies: "more efficient" and "fewer
   parameters" are no conflict, "fewer parameters" and "more parameters" are; "a few" is not "fewer".
 
+A clause that disowns what came before it ("Everything I just wrote is wrong", "But that is false") takes those
+clauses back: their contradictions are no evidence, and a point whose only agreement was taken back is
+contradicted.
+
 A point is contradicted when its strongest contradicting clause outweighs its strongest agreeing clause, or when
 the contradicting clause is where the encoder aligned the point and the agreeing one is not (the agreement is then
 often only the point's nouns said again about something else).
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Literal
 
-from grader.embedding.text import STOP_WORDS, stem, word_spans
+from grader.embedding.text import STOP_WORDS, sentence_spans, stem, word_spans
 from grader.paths import PACKAGE_DIR
 
 _CUES = frozenset({
@@ -70,6 +74,20 @@ _CLAUSE_SPLIT = re.compile(
     re.IGNORECASE,
 )
 _SINGLE_LETTER = re.compile(r"^[a-z0-9]$")
+# A clause that takes back everything said before it: "But that is false.", "Everything I just wrote is wrong.",
+# "None of this is true.", "Just kidding." Only as a whole clause with its subject first, so that "a label that
+# is wrong" or "the model is wrong" is not one.
+_RETRACTION = re.compile(
+    r"\s*(?:(?:but|and|however|though|yet|well|actually|honestly)[\s,]+)*"
+    r"(?:(?P<what>that|this|it|everything|all|all\s+of\s+(?:this|that|it)|the\s+above|all\s+the\s+above|what\s+i\s+"
+    r"(?:just\s+)?(?:said|wrote))(?:\s+i\s+(?:just\s+)?(?:said|wrote|told\s+you))?(?:\s+above)?"
+    r"(?:\s+(?:is|was|are|were)|['’]s)\s+(?:all\s+|completely\s+|totally\s+|actually\s+)?"
+    r"(?:false|wrong|incorrect|untrue|nonsense|a\s+lie|made\s+up|not\s+(?:true|correct|right))"
+    r"|none\s+of\s+(?:this|that|it|the\s+above|what\s+i\s+(?:just\s+)?(?:said|wrote))\s+(?:is|was)\s+(?:true|correct)"
+    r"|(?:i\s+was\s+)?(?:just\s+)?kidding|i\s+was\s+joking|the\s+opposite\s+is\s+true)"
+    r"[\s.!?,;:]*$",
+    re.IGNORECASE,
+)
 
 Stance = Literal["agree", "contradict", "none"]
 
@@ -133,6 +151,10 @@ class Clause:
     end: int
     words: tuple[Word, ...]
     negative: bool = False  # a negation cue stands somewhere in the clause
+    # The clause takes back what came before it: "sentence" ("But that is false.": the sentence before it and
+    # its own), "all" ("Everything I just wrote is wrong."), or "" (it does not).
+    retracts: str = ""
+    sentence: int = 0  # index of the sentence the clause starts in
 
     def stems(self) -> dict[str, bool]:
         """stem -> negated (negated only when every occurrence in the clause is)."""
@@ -177,9 +199,18 @@ def clause_spans(text: str) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if e > s and re.search(r"\w", text[s:e])]
 
 
+def _retraction(clause: str) -> str:
+    m = _RETRACTION.match(clause)
+    if not m:
+        return ""
+    # "that/this/it" points back at the last thing said; "everything", "the above", "just kidding" at all of it.
+    return "sentence" if re.match(r"(?:that|this|it)\b", m.group("what") or "", re.IGNORECASE) else "all"
+
+
 def analyse(text: str) -> list[Clause]:
     """The clauses of a text, each word with its stem and whether a negation scopes over it."""
     lex = lexicon()
+    sentences = sentence_spans(text) or [(0, len(text))]
     out: list[Clause] = []
     for cs, ce in clause_spans(text):
         spans = [(w, s + cs, e + cs) for w, s, e in word_spans(text[cs:ce])]
@@ -216,7 +247,8 @@ def analyse(text: str) -> list[Clause]:
             if content or lex.carries_direction(st):
                 words.append(Word(w, st, neg, s, e, content, lead=k < first_cue < len(raw)))
         negative = first_cue < len(raw)
-        out.append(Clause(cs, ce, tuple(words), negative))
+        out.append(Clause(cs, ce, tuple(words), negative, _retraction(text[cs:ce]),
+                          sum(1 for st, _ in sentences if st <= cs + len(text[cs:ce]) - len(text[cs:ce].lstrip())) - 1))
     return out
 
 
@@ -360,6 +392,7 @@ def check_points(
         max(range(len(points)), key=lambda k: (table[k][j].shared, table[k][j].agree)) if points else -1
         for j in range(len(clauses))
     ]
+    withdrawn_by = _withdrawn(clauses)
     out: list[Check] = []
     for k, point in enumerate(points):
         if not point.stems:
@@ -367,6 +400,7 @@ def check_points(
             continue
         best_agree = Check("none")
         best_conflict = Check("none")
+        withdrawn, retraction = 0.0, None
         entity: frozenset[str] = frozenset()
         role_stems = point.roles | point.counter_roles
         for j, clause in enumerate(clauses):
@@ -398,10 +432,20 @@ def check_points(
                 cue = f"says of {other} what the point says of {own}"
             elif swapped:
                 continue  # another point's claim, about the other role: no evidence either way
+            if withdrawn_by[j] is not None:
+                # Taken back later in the answer: a contradiction said and withdrawn is no evidence; an agreement
+                # said and withdrawn is only noted, and decides below if nothing after the withdrawal agrees.
+                if stance == "agree" and strength > withdrawn:
+                    withdrawn, retraction = strength, withdrawn_by[j]
+                continue
             if stance == "contradict" and strength > best_conflict.strength:
                 best_conflict = Check("contradict", clause.start, clause.end, cue, strength, wt.direction_conflict > 0)
             elif stance == "agree" and strength > best_agree.strength:
                 best_agree = Check("agree", clause.start, clause.end, "", strength)
+        if withdrawn and retraction is not None and best_agree.stance == "none" and best_conflict.stance == "none":
+            r = clauses[retraction]
+            out.append(Check("contradict", r.start, r.end, "takes back what it said", withdrawn + 1))
+            continue
         # Only a conflict of two words or more, in the claim's direction ("merges ... larger" for "breaking ...
         # smaller"): one negated or opposite word in the aligned span ("it is not created each time the array is
         # called", "not declared as static") is as often a true statement about another thing (Mohler dev).
@@ -410,6 +454,19 @@ def check_points(
             out.append(best_conflict)
             continue
         out.append(best_conflict if best_conflict.strength > best_agree.strength else best_agree)
+    return out
+
+
+def _withdrawn(clauses: list[Clause]) -> list[int | None]:
+    """For each clause, the later clause that takes it back (None if none does): a "that is false" takes back its
+    own sentence and the one before; an "everything I wrote is wrong", every clause before it."""
+    out: list[int | None] = [None] * len(clauses)
+    for r, c in enumerate(clauses):
+        if not c.retracts:
+            continue
+        for j in range(r):
+            if c.retracts == "all" or clauses[j].sentence >= c.sentence - 1:
+                out[j] = r
     return out
 
 
