@@ -247,8 +247,9 @@ def analyse(text: str) -> list[Clause]:
             if content or lex.carries_direction(st):
                 words.append(Word(w, st, neg, s, e, content, lead=k < first_cue < len(raw)))
         negative = first_cue < len(raw)
-        out.append(Clause(cs, ce, tuple(words), negative, _retraction(text[cs:ce]),
-                          sum(1 for st, _ in sentences if st <= cs + len(text[cs:ce]) - len(text[cs:ce].lstrip())) - 1))
+        first = cs + len(text[cs:ce]) - len(text[cs:ce].lstrip())  # the clause's first character, not its space
+        sentence = sum(1 for st, _ in sentences if st <= first) - 1
+        out.append(Clause(cs, ce, tuple(words), negative, _retraction(text[cs:ce]), sentence))
     return out
 
 
