@@ -10,9 +10,9 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, Field, ValidationError
@@ -130,6 +130,14 @@ class CVMetrics(BaseModel):
     n: int
     folds: int
     scheme: str = Field(description="How rows were split, e.g. 'leave-one-question-out'.")
+
+
+def provenance_shas(provenance: Mapping[str, Any]) -> set[str]:
+    """The hashes of every data file a fitted model's provenance names: its ``data_sha256`` and, for a joint fit,
+    each of its ``sources`` (calibrations and confidence models write the same two keys)."""
+    shas = {provenance.get("data_sha256")}
+    shas |= {s.get("sha256") for s in provenance.get("sources") or [] if isinstance(s, dict)}
+    return {s for s in shas if isinstance(s, str) and s}
 
 
 class Source(BaseModel):

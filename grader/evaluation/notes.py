@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+from grader.embedding.calibration import provenance_shas, sha256_file
 from grader.evaluation.datasets import Dataset
 from grader.evaluation.runner import RunResult
 
@@ -17,10 +17,6 @@ def _provenance(calibration: Path) -> dict[str, Any] | None:
         return json.loads(calibration.read_text(encoding="utf-8")).get("provenance") or {}
     except (OSError, ValueError, AttributeError):
         return None
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def calibration_file(path_or_none: str | None) -> Path | None:
@@ -69,10 +65,9 @@ def training_overlap(calibration: Path, dataset: Dataset) -> tuple[int, bool] | 
     if prov is None:
         return None
     ds_path = Path(dataset.path)
-    shas = {prov.get("data_sha256")} | {s.get("sha256") for s in prov.get("sources") or [] if isinstance(s, dict)}
-    shas.discard(None)
+    shas = provenance_shas(prov)
     try:
-        if shas and ds_path.is_file() and _sha256(ds_path) in shas:
+        if shas and ds_path.is_file() and sha256_file(ds_path) in shas:
             return len(dataset.items), True
     except OSError:
         pass
@@ -161,10 +156,10 @@ def _other_sources(calibration: Path, dataset: Dataset) -> int:
     """How many sets besides this one the calibration was fitted on (0: this set alone, or not told)."""
     prov = _provenance(calibration)
     try:
-        sha = _sha256(Path(dataset.path))
+        sha = sha256_file(Path(dataset.path))
     except OSError:
         return 0
-    shas = [x.get("sha256") for x in (prov or {}).get("sources") or [] if isinstance(x, dict)]
+    shas = provenance_shas(prov or {})
     return len(shas) - 1 if sha in shas else 0
 
 

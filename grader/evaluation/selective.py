@@ -294,12 +294,10 @@ def render_selective(label: str, s: Selective, max_score: float) -> str:
 
 def in_sample_note(dataset: Path, model_path: Path | None) -> str | None:
     """A note when the confidence model was fitted on this very file: its review flags are then in-sample."""
-    from grader.embedding.calibration import sha256_file
+    from grader.embedding.calibration import provenance_shas, sha256_file
     from grader.pipeline.confidence import load_model
 
-    prov = load_model(str(model_path) if model_path is not None else None).provenance
-    shas = {prov.get("data_sha256")} | {s.get("sha256") for s in prov.get("sources") or [] if isinstance(s, dict)}
-    shas.discard(None)
+    shas = provenance_shas(load_model(str(model_path) if model_path is not None else None).provenance)
     if not shas or not dataset.is_file() or sha256_file(dataset) not in shas:
         return None
     pooled = " (pooled with other sets)" if len(shas) > 1 else ""
