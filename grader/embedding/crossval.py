@@ -59,6 +59,13 @@ class SignalRow:
     kind: str | None = None  # answer_kind, when the data file says
 
 
+def balanced_weights(sizes: list[int]) -> list[float]:
+    """The per-answer weight of each of several pooled sets, so that every set carries the same total (and the
+    weights average 1 over all answers): a joint fit in which a large set does not drown a small one."""
+    total = sum(sizes)
+    return [total / (len(sizes) * n) for n in sizes]
+
+
 def read_graded_jsonl(path: str | Path) -> list[tuple[Question, str, float, str]]:
     """Rows of (question, answer, human score, answer id) from a Mohler-style JSONL file.
 

@@ -42,6 +42,7 @@ from grader.embedding.crossval import (
     DEFAULT_GATES,
     SignalRow,
     agreement,
+    balanced_weights,
     cv_predictions,
     read_graded_jsonl,
     rubrics_for,
@@ -241,11 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         _print_figures(str(path), f, kind_means(pred, rows))
         notes.append(f"{path.name}: LOQO r {f['pearson']:.3f} RMSE {f['rmse']:.3f} QWK {f['qwk']:.3f}")
 
-    total = sum(len(r) for r in sources.values())
-    joint: list[SignalRow] = []
-    for rows in sources.values():
-        w = total / (len(sources) * len(rows))  # each source the same total weight
-        joint.extend(replace(r, weight=w) for r in rows)
+    weight = dict(zip(sources, balanced_weights([len(r) for r in sources.values()]), strict=True))
+    joint = [replace(r, weight=weight[p]) for p, rows in sources.items() for r in rows]
     cap_rows = [r for r in joint if not args.cap_from or any(r.group.startswith(f"{p.stem}:") for p in args.cap_from)]
     margin, stretch = fit_cap(cap_rows)
     cap_label = ", ".join(str(p) for p in args.cap_from) or "all sources"
@@ -262,7 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     from grader.embedding.calibration import Source, _display_path, sha256_file
 
     cal.provenance.sources = [
-        Source(file=_display_path(p), sha256=sha256_file(p), n_rows=len(rows), weight=total / (len(sources) * len(rows)))
+        Source(file=_display_path(p), sha256=sha256_file(p), n_rows=len(rows), weight=weight[p])
         for p, rows in sources.items()
     ]
     cal.provenance.notes += (" Scoring these same rows with this calibration is in-sample; the honest figures are the"

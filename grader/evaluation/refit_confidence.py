@@ -21,6 +21,7 @@ to review). So, like `python -m grader.embedding.refit` for the calibration:
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 import time
 from pathlib import Path
@@ -34,7 +35,7 @@ from grader.embedding.calibration import (
     default_calibration_path,
     sha256_file,
 )
-from grader.embedding.crossval import SignalRow, cv_predictions
+from grader.embedding.crossval import SignalRow, balanced_weights, cv_predictions
 from grader.errors import InputError
 from grader.evaluation.runner import ItemOutcome
 from grader.evaluation.selective import (
@@ -57,17 +58,14 @@ class Pool:
 
     def __init__(self, sets: dict[Path, tuple[list[ItemOutcome], float]]) -> None:
         self.paths = list(sets)
-        total = sum(len(items) for items, _ in sets.values())
-        self.items: list[ItemOutcome] = []
-        self.rows: list[SignalRow] = []
-        self.source: list[int] = []
-        for k, (items, top) in enumerate(sets.values()):
-            w = total / (len(sets) * len(items))
-            for it in items:
-                self.items.append(it)
-                self.rows.append(SignalRow(signals=it.signals, score=it.human, max_score=top,
-                                           group=it.question_id, weight=w, kind=it.answer_kind))
-                self.source.append(k)
+        self.set_weights = balanced_weights([len(items) for items, _ in sets.values()])
+        self.set_tops = [top for _, top in sets.values()]
+        self.items = [it for items, _ in sets.values() for it in items]
+        self.rows = [SignalRow(signals=it.signals, score=it.human, max_score=top, group=it.question_id, weight=w,
+                               kind=it.answer_kind)
+                     for (items, top), w in zip(sets.values(), self.set_weights, strict=True) for it in items]
+        sizes = np.cumsum([0, *(len(items) for items, _ in sets.values())])
+        self.members = [np.arange(a, b) for a, b in itertools.pairwise(sizes)]  # row indices per set
         self.groups = [r.group for r in self.rows]
         self.human = np.array([r.score for r in self.rows])
         self.top = np.array([r.max_score for r in self.rows])
@@ -86,19 +84,23 @@ def grade_offline(path: Path) -> tuple[list[ItemOutcome], float]:
     return [it for it in result.items if it.embedding is not None and it.signals], ds.max_score
 
 
+def recipe_scores(cal: Calibration, rows: list[SignalRow], test_masks: list[np.ndarray] | None = None) -> np.ndarray:
+    """Held-out scores from the calibration's recipe: each question's rows from a refit without it, or, with
+    ``test_masks``, each mask's rows from a refit on the rows in no mask."""
+    return cv_predictions(rows, cal.features, cal.alpha, cal.gate, None, cal.gates, cal.cap, cal.stretch,
+                          test_masks=test_masks)
+
+
 def held_out(cal: Calibration, rows: list[SignalRow], train: np.ndarray, test: np.ndarray) -> np.ndarray:
     """Scores of rows[test] from the calibration's recipe refitted on rows[train] (indices)."""
-    sub = [rows[i] for i in (*train, *test)]
-    mask = np.zeros(len(sub), dtype=bool)
+    mask = np.zeros(len(train) + len(test), dtype=bool)
     mask[len(train):] = True
-    pred = cv_predictions(sub, cal.features, cal.alpha, cal.gate, None, cal.gates, cal.cap, cal.stretch,
-                          test_masks=[mask])
-    return pred[len(train):]
+    return recipe_scores(cal, [rows[i] for i in (*train, *test)], [mask])[len(train):]
 
 
 def loqo(cal: Calibration, rows: list[SignalRow]) -> np.ndarray:
     """Each row's score from the recipe refitted without its question."""
-    return cv_predictions(rows, cal.features, cal.alpha, cal.gate, None, cal.gates, cal.cap, cal.stretch)
+    return recipe_scores(cal, rows)
 
 
 def fit_on(pool: Pool, idx: np.ndarray, pred: np.ndarray, share: float, provenance: dict | None = None) -> ConfidenceModel:
@@ -127,10 +129,9 @@ def nested(cal: Calibration, pool: Pool, share: float, folds: int) -> tuple[np.n
 
 def per_source(pool: Pool, score: np.ndarray, conf: np.ndarray, codes: list[list[str]]) -> dict[Path, Selective]:
     out = {}
-    for k, path in enumerate(pool.paths):
-        idx = [i for i, s in enumerate(pool.source) if s == k]
+    for path, idx, top in zip(pool.paths, pool.members, pool.set_tops, strict=True):
         sel = risk_coverage(pool.human[idx].tolist(), score[idx].tolist(), conf[idx].tolist(), [codes[i] for i in idx],
-                            float(pool.top[idx[0]]))
+                            top)
         if sel is not None:
             out[path] = sel
     return out
@@ -166,12 +167,12 @@ def main(argv: list[str] | None = None) -> int:
           f"recipe and confidence model refitted on the other questions; {time.perf_counter() - t1:.0f}s):")
     for path, sel in figures.items():
         print()
-        print(render_selective(str(path), sel, float(pool.top[pool.source.index(pool.paths.index(path))])))
+        print(render_selective(str(path), sel, pool.set_tops[pool.paths.index(path)]))
 
     pred = loqo(cal, pool.rows)
     total = len(pool.rows)
-    sources = [Source(file=_display_path(p), sha256=sha256_file(p), n_rows=sum(1 for s in pool.source if s == k),
-                      weight=float(pool.weights[pool.source.index(k)])) for k, p in enumerate(pool.paths)]
+    sources = [Source(file=_display_path(p), sha256=sha256_file(p), n_rows=len(idx), weight=w)
+               for p, idx, w in zip(pool.paths, pool.members, pool.set_weights, strict=True)]
     model = fit_on(pool, np.arange(total), pred, args.review_share, provenance={
         "by": "python -m grader.evaluation.refit_confidence",
         "at": stamp(),
