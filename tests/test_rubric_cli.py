@@ -47,6 +47,8 @@ def test_show_committed_easy_2(repo_root: Path) -> None:
     assert "Key points" in r.out
     for c in rubric.criteria:
         assert c.id in r.out and f"{c.weight:.2f}" in r.out
+    # Each accepted phrasing is listed under its point.
+    assert r.out.count("also:") == sum(len(c.synonyms) for c in rubric.criteria) > 0
 
 
 def test_show_by_subprocess_from_repo_root(repo_root: Path) -> None:

@@ -52,7 +52,17 @@ def test_committed_seed_rubrics_load(repo_root: Path) -> None:
     for r in rubrics:
         assert r.bank == "interview"
         assert abs(sum(c.weight for c in r.criteria) - 1) < 1e-9, r.id
-        assert all(c.fingerprint == c.content_hash() for c in r.criteria), r.id
+        # The builder's points, each with accepted phrasings a person added: the fingerprint tells them apart.
+        assert all(c.synonyms and c.edited_by_hand and c.origin == "auto" for c in r.criteria), r.id
+
+
+def test_phrasings_are_written_one_per_line(tmp_path: Path) -> None:
+    rubric = _rubric("q1", "a")
+    first = rubric.criteria[0].model_copy(update={"synonyms": ["One way to say it.", "Another, longer way to say it."]})
+    rubric = rubric.model_copy(update={"criteria": [first, *rubric.criteria[1:]]})
+    text = write_rubric(rubric, tmp_path / "q1.yaml").read_text()
+    assert "    synonyms:\n      - One way to say it.\n      - Another, longer way to say it.\n" in text
+    assert load_rubric(tmp_path / "q1.yaml") == rubric
 
 
 def test_find_rubric_by_id_and_bank_id(tmp_path: Path) -> None:

@@ -44,12 +44,18 @@ class _Point:
     id: str
     text: str
     weight: float
+    synonyms: tuple[str, ...] = ()  # accepted alternative phrasings; the best-matching one earns the credit
+
+    @property
+    def phrasings(self) -> tuple[str, ...]:
+        return (self.text, *self.synonyms)
 
 
 def rubric_points(rubric: Rubric) -> list[_Point]:
     """The rubric's key points; without any, each sentence of the reference is one, equally weighted."""
     if rubric.criteria:
-        return [_Point(c.id, c.text, w) for c, w in zip(rubric.criteria, rubric.normalised_weights(), strict=True)]
+        return [_Point(c.id, c.text, w, tuple(s for s in c.synonyms if s.strip()))
+                for c, w in zip(rubric.criteria, rubric.normalised_weights(), strict=True)]
     sents = sentences(rubric.reference_answer) or [rubric.reference_answer]
     return [_Point(f"ref{i + 1}", s, 1.0 / len(sents)) for i, s in enumerate(sents)]
 
@@ -162,15 +168,18 @@ class OfflineScorer:
 
     def _context(self, rubric: Rubric, points: list[_Point]) -> RubricContext:
         others = self._distractor_texts(rubric)
-        key = (rubric.question, rubric.reference_answer, tuple((p.text, p.weight) for p in points), others)
+        key = (rubric.question, rubric.reference_answer, tuple((p.phrasings, p.weight) for p in points), others)
         with self._contexts_lock:
             ctx = self._contexts.get(key)
             if ctx is not None:
                 self._contexts.move_to_end(key)
                 return ctx
-        encs = self.encoder.encode_tokens_cached([rubric.question, rubric.reference_answer, *(p.text for p in points)])
+        phrasings = [t for p in points for t in p.phrasings]
+        owners = [k for k, p in enumerate(points) for _ in p.phrasings]
+        encs = self.encoder.encode_tokens_cached([rubric.question, rubric.reference_answer, *phrasings])
         distractors = self._sentence_embeddings(others)
-        ctx = build_context(encs[0], encs[1], encs[2:], [p.weight for p in points], distractors, len(generic_texts()))
+        ctx = build_context(encs[0], encs[1], encs[2:], [p.weight for p in points], distractors, len(generic_texts()),
+                            owners)
         with self._contexts_lock:
             self._contexts[key] = ctx
             while len(self._contexts) > _CONTEXT_CACHE_MAX:
@@ -190,7 +199,7 @@ class OfflineScorer:
         all_points = [rubric_points(r) for r, _ in items]
         # Encode every rubric text this call has not seen in one batched pass, not one call per rubric.
         fixed = [t for (r, _), pts in zip(items, all_points, strict=True)
-                 for t in (r.question, r.reference_answer, *(p.text for p in pts))]
+                 for t in (r.question, r.reference_answer, *(t for p in pts for t in p.phrasings))]
         self.encoder.encode_tokens_cached(fixed)
         # No word at all ('', '...', '??') is an empty answer: score 0, not a guess from punctuation.
         has_words = [_WORD.search(t) is not None for t in texts]

@@ -164,11 +164,14 @@ class RubricContext:
     reference_units: np.ndarray
     reference_stems: frozenset[str]
     reference_words: int
-    criterion_pooled_qd: np.ndarray  # (C, dim)
-    criterion_units: np.ndarray  # all criteria's content word pieces stacked, unit length
-    criterion_bounds: np.ndarray  # (C + 1,) row offsets into criterion_units
+    # Each key point is read in one or more phrasings: its text, then the rubric's accepted alternatives
+    # (Criterion.synonyms). V phrasings for C points; phrasing v belongs to point owners[v].
+    criterion_pooled_qd: np.ndarray  # (V, dim)
+    criterion_units: np.ndarray  # all phrasings' content word pieces stacked, unit length
+    criterion_bounds: np.ndarray  # (V + 1,) row offsets into criterion_units
     weights: np.ndarray  # (C,) normalised
-    polarity: tuple[PointPolarity, ...]  # each point read for negation, direction and role
+    polarity: tuple[PointPolarity, ...]  # (C,) each point's text read for negation, direction and role
+    owners: np.ndarray  # (V,) the point each phrasing belongs to; the first phrasing of a point is its text
     distractors: np.ndarray  # (D, dim) unit embeddings of generic texts, then the bank's other questions' texts
     n_generic: int  # how many of the distractors are generic texts (they come first)
 
@@ -180,7 +183,11 @@ def build_context(
     weights: list[float],
     distractors: np.ndarray | None = None,
     n_generic: int = 0,
+    owners: list[int] | None = None,
 ) -> RubricContext:
+    """The rubric side, encoded once. ``criteria`` are the phrasings of the points, ``owners[v]`` the point of
+    phrasing v (default: one phrasing per point); ``weights`` has one entry per point."""
+    owner = np.arange(len(criteria)) if owners is None else np.asarray(owners, dtype=int)
     q_stems = frozenset(s for s in token_stems(question) if s)
     r_stems = token_stems(reference)
     r_content = np.array([bool(s) and s not in q_stems for s in r_stems], dtype=bool)
@@ -188,9 +195,13 @@ def build_context(
     crit_stems = [token_stems(c) for c in criteria]
     # Words shared by several key points ('training data' in two of them) say nothing about which point an
     # answer makes, so they are demoted like question words, as long as the point keeps some words of its own.
+    # Phrasings of one point share words with each other by design: a word counts once per point.
+    per_point: dict[int, set[str]] = {}
+    for k, stems in zip(owner.tolist(), crit_stems, strict=True):
+        per_point.setdefault(k, set()).update(x for x in stems if x)
     seen: dict[str, int] = {}
-    for stems in crit_stems:
-        for st in {x for x in stems if x}:
+    for stems_of_point in per_point.values():
+        for st in stems_of_point:
             seen[st] = seen.get(st, 0) + 1
     shared = {st for st, k in seen.items() if k > 1}
     for c, c_stems in zip(criteria, crit_stems, strict=True):
@@ -205,7 +216,8 @@ def build_context(
     dim = reference.embedding.shape[0]
     w = np.asarray(weights, dtype=np.float64)
     roles = active_roles(question.text, reference.text)
-    polarity = tuple(prepare_point(c.text, q_stems, roles) for c in criteria)
+    firsts = [int(np.flatnonzero(owner == k)[0]) for k in range(len(weights))]
+    polarity = tuple(prepare_point(criteria[v].text, q_stems, roles) for v in firsts)
     return RubricContext(
         question_stems=q_stems,
         question_embedding=question.embedding,
@@ -220,6 +232,7 @@ def build_context(
         criterion_bounds=np.array(bounds),
         weights=w / w.sum() if len(w) and w.sum() > 0 else w,
         polarity=polarity,
+        owners=owner,
         distractors=distractors if distractors is not None else np.zeros((0, dim), dtype=np.float32),
         n_generic=n_generic if distractors is not None else 0,
     )
@@ -300,6 +313,17 @@ def topic_signals(answer: TokenEncoding, ctx: RubricContext) -> dict[str, float]
     return {"own_topic": own, "topic_margin": own - other}
 
 
+def _phrasings(owners: np.ndarray, similarity: np.ndarray, n_points: int) -> tuple[list[int], list[int]]:
+    """Per point: the index of its own text (its first phrasing) and of its phrasing most similar to the answer
+    (the first on ties, so a rubric without alternatives reads exactly as before)."""
+    first, chosen = [], []
+    for k in range(n_points):
+        idx = np.flatnonzero(owners == k)
+        first.append(int(idx[0]))
+        chosen.append(int(idx[int(np.argmax(similarity[idx]))]))
+    return first, chosen
+
+
 def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str, float], list[CriterionMatch]]:
     """All candidate signals for one answer, and how each key point was matched."""
     n_crit = len(ctx.weights)
@@ -323,24 +347,32 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
     if n_crit:
         best = (ctx.criterion_units @ a_units.T).max(axis=1)
         b = ctx.criterion_bounds
-        recalls = np.array([best[b[k] : b[k + 1]].mean() if b[k + 1] > b[k] else 0.0 for k in range(n_crit)])
+        n_var = len(ctx.owners)
+        var_recalls = np.array([best[b[v] : b[v + 1]].mean() if b[v + 1] > b[v] else 0.0 for v in range(n_var)])
         spans = answer_spans(answer)
         # Spans are pooled over their content words only, so a span that merely restates the question
         # (or is all stop words) has nothing left to match a key point with.
         masked = answer.tokens * a_content[:, None]
         emb = span_embeddings(masked, a_content.astype(np.float64), spans)
-        sims = emb @ ctx.criterion_pooled_qd.T  # (spans, criteria)
+        sims = emb @ ctx.criterion_pooled_qd.T  # (spans, phrasings)
         top = sims.argmax(axis=0)
-        bounds = [_snap_to_words(answer.text, int(answer.offsets[spans[int(top[k])].start, 0]),
-                                 int(answer.offsets[spans[int(top[k])].end - 1, 1])) for k in range(n_crit)]
-        checks = check_points(list(ctx.polarity), analyse(answer.text), bounds)
-        for k in range(n_crit):
-            start, end = bounds[k]
+        var_spans = sims[top, np.arange(n_var)]
+        # Each point is matched by whichever of its phrasings the answer is closest to.
+        first, chosen = _phrasings(ctx.owners, 0.5 * (var_spans + var_recalls), n_crit)
+        bounds = [_snap_to_words(answer.text, int(answer.offsets[spans[int(top[v])].start, 0]),
+                                 int(answer.offsets[spans[int(top[v])].end - 1, 1])) for v in range(n_var)]
+        # Polarity is read against the point's own text only. Checking the accepted phrasings too found a few more
+        # negated answers but more false contradictions of right answers in plain words ("parts that barely
+        # matter" against "the connections that matter least"): worse agreement on both dev interview sets.
+        checks = check_points(list(ctx.polarity), analyse(answer.text), [bounds[v] for v in first])
+        for k, v in enumerate(chosen):
+            start, end = bounds[v]
             ch = checks[k]
             matches.append(CriterionMatch(
-                float(sims[top[k], k]), float(recalls[k]), start, end,
+                float(var_spans[v]), float(var_recalls[v]), start, end,
                 contradicted=ch.stance == "contradict", contra_start=ch.start, contra_end=ch.end, cue=ch.cue,
             ))
+        recalls = var_recalls[chosen]
         span_sims = np.array([m.span_similarity for m in matches])
         contra = np.array([1.0 if m.contradicted else 0.0 for m in matches])
     else:

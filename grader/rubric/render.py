@@ -33,7 +33,10 @@ def print_rubric(rubric: Rubric, path: Path | None = None, console: Console | No
     table.add_column("Keywords", ratio=1)
     for c, w in zip(rubric.criteria, weights, strict=True):
         mark = " (edited)" if c.edited_by_hand else ""
-        table.add_row(f"{c.id}{mark}", f"{w:.2f}", Text(c.text), Text(", ".join(c.keywords)))
+        point = Text(c.text)
+        for alt in c.synonyms:  # accepted phrasings earn the point too (judge and offline scorer)
+            point.append(f"\n  also: {alt}", style="dim")
+        table.add_row(f"{c.id}{mark}", f"{w:.2f}", point, Text(", ".join(c.keywords)))
     console.print(table)
     if path is not None:
         console.print(Text(str(path), style="dim"))

@@ -212,8 +212,9 @@ def rubric_to_dict(rubric: Rubric) -> dict[str, Any]:
     criteria = []
     for c in data.get("criteria", []):
         item = {k: c[k] for k in _CRITERION_ORDER if c.get(k) is not None}
+        # Keywords read best on one line; phrasings are sentences, one per line (an empty list stays `[]`).
         for key in ("keywords", "synonyms"):
-            if key in item:
+            if key in item and (key == "keywords" or not item[key]):
                 item[key] = FlowList(item[key])
         if item.get("levels"):
             item["levels"] = {k: v for k, v in item["levels"].items() if v is not None}
