@@ -288,3 +288,15 @@ def test_hedging_between_the_points_two_directions_earns_no_credit(answer: str) 
 def test_alternatives_that_do_not_hedge_the_point_are_no_evidence_against_it(question: str, point: str,
                                                                              answer: str) -> None:
     assert stances(question, PRUNING_REF if question == PRUNING_Q else point, [point], answer) != ["contradict"]
+
+
+def test_less_important_is_unimportant_not_its_opposite() -> None:
+    # C1 says "weights that are less important": "unimportant weights" says the same (answers.jsonl easy-2#10 and
+    # holdout.jsonl medium-5#h1 were contradicted by it), "the least important weights" too.
+    for answer in ("Pruning removes unimportant weights from the network.",
+                   "Pruning removes the least important weights to shrink the network."):
+        assert stances(PRUNING_Q, PRUNING_REF, [C1], answer) == ["agree"], answer
+    # and a point that says "more important" is still contradicted by "less important"
+    point = "Attention gives more important tokens a larger weight."
+    assert stances("What does attention do?", point, [point], "Attention gives less important tokens a larger "
+                   "weight.") == ["contradict"]

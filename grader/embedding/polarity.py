@@ -54,6 +54,7 @@ _CUES = frozenset({
 _LIGHT = frozenset({"make", "makes", "making", "made", "do", "does", "done", "doing", "have", "has", "having", "get",
                     "gets", "getting", "take", "takes", "need", "needs", "needed", "way", "ways", "thing", "things",
                     "lot", "lots", "kind", "type", "types", "able", "going", "put", "give", "gives", "go", "goes"})
+_DIMINISHERS = frozenset({"less", "least"})
 _NARROW = frozenset({"instead", "rather"})  # "instead of accuracy": the scope is a noun phrase
 _FAIL = frozenset({"fail", "fails", "failed", "failing"})
 # "not only X but also Y", "not just", "not necessarily": a hedge or an addition, not a denial.
@@ -129,6 +130,11 @@ def _stem_phrase(word: str) -> str:
 
 
 _DOUBLE = re.compile(r"(\w)\1")
+
+def carries_direction(word: str) -> bool:
+    """Whether a word is one side of a direction pair of the lexicon (reduce, faster, remove, ...)."""
+    return lexicon().carries_direction(_stem_phrase(word))
+
 
 # Quantifiers: their direction is about the word after them, so "more efficient" and "fewer parameters" are
 # not opposite claims, while "more weights" and "fewer weights" are.
@@ -247,6 +253,8 @@ def analyse(text: str) -> list[Clause]:
             if (w == "few" and k and raw[k - 1] == "a") or w == "up":
                 continue  # "a few" is some, not fewer; "up" (set up, speed up) is not "upper", its stem
             st = _stem_phrase(w)
+            if k and raw[k - 1] in _DIMINISHERS and st not in QUANTIFIERS and lex.carries_direction(st):
+                neg = True  # "less important" says what "unimportant" and "not important" say
             content = not (w in STOP_WORDS or w in _CUES or _SINGLE_LETTER.match(w) or w.endswith("n't"))
             if content or lex.carries_direction(st):
                 words.append(Word(w, st, neg, s, e, content, lead=k < first_cue < len(raw)))
