@@ -224,9 +224,13 @@ def test_only_a_whole_clause_that_disowns_is_a_retraction(text: str) -> None:
 def test_a_point_stated_and_then_denied_is_contradicted_by_the_denial() -> None:
     # The answer's last word on a point counts: the reference followed by its own denial does not earn the point.
     answer = PRUNING_REF + " Pruning does not reduce the size of a network."
-    assert stances(PRUNING_Q, PRUNING_REF, [C1], PRUNING_REF) == ["agree"]
-    clause, cue = contradicting_clause(PRUNING_Q, PRUNING_REF, C1, answer)
-    assert clause == "Pruning does not reduce the size of a network" and "after stating the point" in cue
+    assert stances(PRUNING_Q, PRUNING_REF, [C1, C2], PRUNING_REF) == ["agree", "agree"]
+    # C2 is negative ("without affecting performance"), but "reducing the model size" in it is stated plainly: the
+    # denial denies it too.
+    assert stances(PRUNING_Q, PRUNING_REF, [C1, C2], answer) == ["contradict", "contradict"]
+    for point in (C1, C2):
+        clause, cue = contradicting_clause(PRUNING_Q, PRUNING_REF, point, answer)
+        assert clause == "Pruning does not reduce the size of a network" and "after stating the point" in cue
 
 
 def test_a_denial_then_the_claim_keeps_the_point() -> None:

@@ -365,8 +365,10 @@ class _Weight:
         return "agree" if self.agree else "none"
 
 
-def _weigh(point: PointPolarity, clause: Clause) -> _Weight:
-    """How one clause stands to one point."""
+def _weigh(point: PointPolarity, clause: Clause, own_scope: bool = False) -> _Weight:
+    """How one clause stands to one point. With `own_scope`, every word of the point is read against its own
+    negation's scope, not its clause's ("reducing the size" is stated plainly in "reducing the size without
+    affecting performance"): what a denial of the point's claim denies."""
     lex = lexicon()
     clause_stems = clause.stems()
     leads = clause.leads()
@@ -375,7 +377,7 @@ def _weigh(point: PointPolarity, clause: Clause) -> _Weight:
     cue = ""
     for s, neg_p in point.stems.items():
         direction = lex.carries_direction(s)
-        if direction:
+        if direction or own_scope:
             # A direction word is read against its own scope: "improving speed without affecting accuracy" states
             # "improving" plainly, so "does not improve speed" denies it.
             neg_p = point.scoped.get(s, False)
@@ -487,8 +489,9 @@ def check_points(
                 continue
             directional = wt.direction_conflict > 0 or bool(hedge)
             if stance in ("agree", "contradict"):
+                denial = _weigh(point, clause, own_scope=True) if stance == "contradict" else wt
                 last = Check(stance, clause.start, clause.end, cue if stance == "contradict" else "", strength,
-                             directional, wt.conflict, wt.agree)
+                             directional, denial.conflict, denial.agree)
             if stance == "contradict" and strength > best_conflict.strength:
                 best_conflict = Check("contradict", clause.start, clause.end, cue, strength, directional)
             elif stance == "agree" and strength > best_agree.strength:
