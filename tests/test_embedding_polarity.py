@@ -304,3 +304,25 @@ def test_less_important_is_unimportant_not_its_opposite() -> None:
     point = "Attention gives more important tokens a larger weight."
     assert stances("What does attention do?", point, [point], "Attention gives less important tokens a larger "
                    "weight.") == ["contradict"]
+
+
+@pytest.mark.parametrize("answer", [
+    "Pruning removes less important weights, which shrinks the model and speeds up inference without reducing "
+    "accuracy much.",
+    "Pruning removes less important weights and speeds up inference. It does not reduce performance.",
+])
+def test_denying_a_direction_of_another_object_is_no_denial_of_the_point(answer: str) -> None:
+    # C2's "reducing" is about the model size; "without reducing accuracy" says what its negative part says. Both
+    # answers had C2 contradicted ("negates 'reduce'") before the object of the denied word was read.
+    assert stances(PRUNING_Q, PRUNING_REF, [C2], answer) != ["contradict"]
+
+
+def test_denying_the_direction_of_the_points_own_object_still_contradicts() -> None:
+    assert stances(PRUNING_Q, PRUNING_REF, [C1, C2], "Pruning does not reduce model size.") == ["contradict"] * 2
+    # no object right after the denied word: a denial (answers.jsonl medium-1#7, a negated answer)
+    q = "What is transfer learning in NLP?"
+    point = ("Transfer learning in NLP leverages the knowledge gained from the large dataset to improve performance on "
+             "the smaller dataset.")
+    answer = ("Transfer learning does not use a pre-trained model and does not fine-tune on a task-specific dataset; "
+              "it does not improve over training from scratch.")
+    assert stances(q, point, [point], answer) == ["contradict"]

@@ -165,6 +165,7 @@ class Clause:
     # Opposite directions offered as alternatives ("either smaller or larger", "increase and/or decrease"): stem
     # pairs. A clause that hedges between the two directions of a point's claim states neither.
     alternatives: tuple[tuple[str, str], ...] = ()
+    text: str = ""  # the clause's own text (characters start..end of the answer)
 
     def stems(self) -> dict[str, bool]:
         """stem -> negated (negated only when every occurrence in the clause is)."""
@@ -262,7 +263,8 @@ def analyse(text: str) -> list[Clause]:
         first = cs + len(text[cs:ce]) - len(text[cs:ce].lstrip())  # the clause's first character, not its space
         sentence = sum(1 for st, _ in sentences if st <= first) - 1
         alternatives = _alternatives(raw, any(_DEPENDS.search(text[a:b]) for a, b in sentences if a <= first < b))
-        out.append(Clause(cs, ce, tuple(words), negative, _retraction(text[cs:ce]), sentence, alternatives))
+        out.append(Clause(cs, ce, tuple(words), negative, _retraction(text[cs:ce]), sentence, alternatives,
+                          text[cs:ce]))
     return out
 
 
@@ -390,6 +392,8 @@ def _weigh(point: PointPolarity, clause: Clause, own_scope: bool = False) -> _We
                 agree += 0.5 if s in leads and not direction else 1
                 d_agree += direction
             elif not neg_p:  # the answer denies what the point states plainly
+                if direction and _denies_something_else(point, clause, s):
+                    continue
                 conflict += 1
                 d_conflict += direction
                 cue = cue or f"negates '{lex.words.get(s, s)}'"
@@ -442,6 +446,8 @@ def check_points(
         best_conflict = Check("none")
         withdrawn, retraction = 0.0, None
         last = Check("none")  # the answer's last word on the point: its last clause that agrees or contradicts
+        last_clause: Clause | None = None
+        said: set[str] = set()  # the words of the clauses that agree with the point
         entity: frozenset[str] = frozenset()
         role_stems = point.roles | point.counter_roles
         for j, clause in enumerate(clauses):
@@ -488,10 +494,13 @@ def check_points(
                     withdrawn, retraction = strength, withdrawn_by[j]
                 continue
             directional = wt.direction_conflict > 0 or bool(hedge)
+            if stance == "agree":
+                said |= {w.stem for w in clause.words}
             if stance in ("agree", "contradict"):
                 denial = _weigh(point, clause, own_scope=True) if stance == "contradict" else wt
                 last = Check(stance, clause.start, clause.end, cue if stance == "contradict" else "", strength,
                              directional, denial.conflict, denial.agree)
+                last_clause = clause
             if stance == "contradict" and strength > best_conflict.strength:
                 best_conflict = Check("contradict", clause.start, clause.end, cue, strength, directional)
             elif stance == "agree" and strength > best_agree.strength:
@@ -504,10 +513,11 @@ def check_points(
         # of the claim's direction that denies two of the point's words or more, and more than it keeps ("does not
         # reduce the size of a network"), overturns a statement: one opposite or negated word in a later clause is
         # mostly a contrast with another thing ("A dynamic array gets its size at runtime", "an array that is not
-        # declared static", Mohler dev). A myth stated and then rebutted ("some think it makes models larger, but
+        # declared static", Mohler dev), and so is a denial that says more about something the answer has not
+        # said ("it does not reduce the size of the training data"). A myth stated and then rebutted ("some think it makes models larger, but
         # it reduces their size") ends agreeing.
         if best_agree.stance == "agree" and last.stance == "contradict" and last.directional and last.denied >= 2 \
-                and last.denied > last.kept:
+                and last.denied > max(last.kept, _foreign(last_clause, point, said)):
             out.append(replace(last, cue=f"{last.cue}, after stating the point"))
             continue
         # Only a conflict of two words or more, in the claim's direction ("merges ... larger" for "breaking ...
@@ -519,6 +529,40 @@ def check_points(
             continue
         out.append(best_conflict if best_conflict.strength > best_agree.strength else best_agree)
     return out
+
+
+_OBJECT_GAP = re.compile(r"\s+(?:(?:the|a|an|its|their|any|that|this|these|those)\s+)*")
+OBJECT_MAX_WORDS = 3
+
+
+def _denies_something_else(point: PointPolarity, clause: Clause, s: str) -> bool:
+    """Whether the answer's denial of the direction word `s` is of another object than the point's claim: the words
+    right after it (its object: "reduce [the] model size") are none the point states plainly. "without reducing
+    accuracy" and "does not reduce performance" say what "reducing the size without affecting performance" says in
+    its negative part; "does not reduce the size" denies its claim; a denial with no object right after the word
+    ("it does not reduce", "does not improve over training from scratch") is read as a denial."""
+    words = clause.words
+    at = [i for i, w in enumerate(words) if w.stem == s and w.negated]
+    if not at:
+        return False
+    objects: list[Word] = []
+    for w in words[at[-1] + 1 :]:
+        prev = objects[-1] if objects else words[at[-1]]
+        gap = clause.text[prev.end - clause.start : w.start - clause.start]
+        if len(objects) >= OBJECT_MAX_WORDS or not _OBJECT_GAP.fullmatch(gap):
+            break
+        objects.append(w)
+    if not objects:
+        return False
+    plain = {t for t, scoped in point.scoped.items() if not scoped and t != s}
+    return not any(w.stem in plain for w in objects)
+
+
+def _foreign(clause: Clause | None, point: PointPolarity, said: set[str]) -> int:
+    """Content words of a clause that are neither the point's nor in what the answer said agreeing with it."""
+    if clause is None:
+        return 0
+    return len({w.stem for w in clause.words if w.content} - point.stems.keys() - said)
 
 
 def _hedge(point: PointPolarity, clause: Clause) -> tuple[str, str] | None:
