@@ -231,6 +231,9 @@ def test_a_point_stated_and_then_denied_is_contradicted_by_the_denial() -> None:
     for point in (C1, C2):
         clause, cue = contradicting_clause(PRUNING_Q, PRUNING_REF, point, answer)
         assert clause == "Pruning does not reduce the size of a network" and "after stating the point" in cue
+    # a later denial about something the answer has not said is no denial of the point
+    other = PRUNING_REF + " It does not reduce the size of the training data."
+    assert stances(PRUNING_Q, PRUNING_REF, [C1, C2], other) == ["agree", "agree"]
 
 
 def test_a_denial_then_the_claim_keeps_the_point() -> None:
