@@ -329,3 +329,19 @@ def test_denying_the_direction_of_the_points_own_object_still_contradicts() -> N
     answer = ("Transfer learning does not use a pre-trained model and does not fine-tune on a task-specific dataset; "
               "it does not improve over training from scratch.")
     assert stances(q, point, [point], answer) == ["contradict"]
+
+
+def test_a_hedge_where_the_encoder_found_the_point_hedges_it_when_it_is_about_the_rubrics_matter() -> None:
+    # C2 shares no word with "the network" clause but its direction ("reducing the model size"): where the encoder
+    # aligned C2 in that sentence, the hedge takes its credit too. A hedge about the learning rate does not, though
+    # the encoder aligned C2 (which the answer does not make) there.
+    q_stems = frozenset(stem(w) for w, _, _ in word_spans(PRUNING_Q) if w not in STOP_WORDS)
+    points = [prepare_point(p, q_stems, ()) for p in (C1, C2)]
+    hedge = "Pruning makes a network either smaller or larger, it depends."
+    span = hedge.index("or larger"), len(hedge)
+    assert [c.stance for c in check_points(points, analyse(hedge))] == ["contradict", "none"]
+    assert [c.stance for c in check_points(points, analyse(hedge), [(0, 10), span])] == ["contradict", "contradict"]
+    other = ("Pruning removes less important weights, so the network gets smaller. Depending on the optimizer, you can "
+             "increase or decrease the learning rate.")
+    span = other.index("you can"), len(other)
+    assert "contradict" not in [c.stance for c in check_points(points, analyse(other), [(0, 20), span])]

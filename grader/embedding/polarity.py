@@ -437,6 +437,11 @@ def check_points(
         for j in range(len(clauses))
     ]
     withdrawn_by = _withdrawn(clauses)
+    rubric_words = {s for p in points for s in p.stems}
+    sentences: dict[int, tuple[int, int]] = {}  # sentence index -> (first character, last character) of its clauses
+    for c in clauses:
+        a, b = sentences.get(c.sentence, (c.start, c.end))
+        sentences[c.sentence] = (min(a, c.start), max(b, c.end))
     out: list[Check] = []
     for k, point in enumerate(points):
         if not point.stems:
@@ -461,7 +466,15 @@ def check_points(
             # The hedged pair is one word of the point's claim (its direction) even when neither word is the point's.
             shared = wt.shared + (hedge is not None and not any(s in point.stems or s in lex.opposites.get(p, ())
                                                                  for s in hedge for p in point.stems))
-            if shared < min(2, len(point.stems)) and not (wt.shared and wt.conflict and content <= 3):
+            # A hedge in the sentence where the encoder found the point hedges it, however few of its words it
+            # repeats ("the network gets either smaller or larger, it depends" for "reducing the model size"), when
+            # it is about the rubric's matter (a word of any of its points besides the hedged pair): "depending on
+            # the optimizer, increase or decrease the learning rate" is not, wherever the encoder put the point.
+            hedged_here = (hedge is not None and aligned is not None
+                           and _inside(aligned[k], sentences[clause.sentence]) > 0.5
+                           and any(w.stem in rubric_words and w.stem not in hedge for w in clause.words))
+            if shared < min(2, len(point.stems)) and not (wt.shared and wt.conflict and content <= 3) \
+                    and not hedged_here:
                 continue
             swapped = bool(point.roles and entity and not (entity & point.roles) and entity & point.counter_roles)
             # One pair kept and another swapped ("BERT is the unidirectional one" against "GPT is unidirectional"):
@@ -485,7 +498,7 @@ def check_points(
                 continue  # another point's claim, about the other role: no evidence either way
             if hedge:
                 # Both directions of the claim offered as alternatives: the clause commits to neither.
-                stance, strength = "contradict", wt.agree + wt.conflict
+                stance, strength = "contradict", max(1.0, wt.agree + wt.conflict)
                 cue = "offers both '{}' and '{}'".format(*(lex.words.get(s, s) for s in hedge))
             if withdrawn_by[j] is not None:
                 # Taken back later in the answer: a contradiction said and withdrawn is no evidence; an agreement
@@ -598,6 +611,13 @@ def _withdrawn(clauses: list[Clause]) -> list[int | None]:
             if c.retracts == "all" or clauses[j].sentence >= c.sentence - (0 if own else 1):
                 out[j] = r
     return out
+
+
+def _inside(span: tuple[int, int], outer: tuple[int, int]) -> float:
+    """The share of `span` inside `outer` (characters)."""
+    if span[1] <= span[0]:
+        return 0.0
+    return max(0, min(outer[1], span[1]) - max(outer[0], span[0])) / (span[1] - span[0])
 
 
 def _overlap(check: Check, span: tuple[int, int]) -> float:
