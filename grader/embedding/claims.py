@@ -18,9 +18,10 @@ from sentences:
   one to three words, none with a verb, pronoun, preposition or negation: "the decision boundary, the joint
   probability, sampling, digits"). A keyword list dressed in a sentence ("when discussing X one has to consider
   A, B, C, D and E") has function words and a verb in its frame, but its words are still mostly bare items.
-- ``bullet_claims``: the share of the answer's words in bullet items (lines that start with -, *, • or a number)
-  that state something: a verb form followed by an object ("removes less important weights"),
-  a change ("faster inference", "smaller model"), or a verb phrase ("keeps the accuracy"). Such an answer is
+- ``listed_claims``: the share of the answer's words in list items that state something: a verb form followed by
+  an object ("removes less important weights"), a change ("faster inference", "smaller model"), or a verb phrase
+  ("keeps the accuracy"). List items are bullet lines (starting with -, *, • or a number) or, without bullets,
+  the items of an enumeration of four or more ("Pruning: removes weights, reduces size, ..."). Such an answer is
   written telegraphically, without the function words of prose, yet is no keyword list ("- model size
   - inference speed - sparsity" names topics and states nothing).
 """
@@ -172,13 +173,22 @@ _BULLET_MARK = r"^\s*(?:[-*•·–]|\d{1,2}[.)])\s+"
 _BULLET = re.compile(_BULLET_MARK + r"(?P<item>.*\S)", re.MULTILINE)
 
 
-def bullet_claims(text: str) -> float:
-    """Share of the words in bullet items that state something (see the module doc); 0 without two bullets."""
+def listed_claims(text: str) -> float:
+    """Share of the answer's words in list items that state something (see the module doc): bullet items when there
+    are two or more, else the items of enumerations of four or more ("Pruning: removes weights, reduces size, ...",
+    read after the colon); 0 without a list."""
     total = sum(1 for t in _TOKEN.findall(re.sub(_BULLET_MARK, " ", text, flags=re.MULTILINE)) if t not in ",;:()")
-    items = [_TOKEN.findall(m.group("item")) for m in _BULLET.finditer(text)]
-    if len(items) < 2 or not total:
+    items = [m.group("item") for m in _BULLET.finditer(text)]
+    if len(items) < 2:
+        items = []
+        for sentence in _SENTENCE_END.split(text):
+            listed = [x for x in _ITEM_SEP.split(_PARENS.sub(" ", sentence.rsplit(":", 1)[-1])) if x and x.strip()]
+            if len(listed) >= LIST_MIN_ITEMS:
+                items.extend(listed)
+    if not items or not total:
         return 0.0
-    return sum(sum(1 for t in item if t not in ",;:()") for item in items if states_something(item)) / total
+    claims = [_TOKEN.findall(x) for x in items]
+    return sum(sum(1 for t in toks if t not in ",;:()") for toks in claims if states_something(toks)) / total
 
 
 def list_share(text: str) -> float:
@@ -211,7 +221,7 @@ def list_share(text: str) -> float:
 
 def statement_signals(text: str) -> dict[str, float]:
     return {"fluency": fluency(text), "function_ratio": function_ratio(text), "claim_share": claim_share(text),
-            "list_share": list_share(text), "bullet_claims": bullet_claims(text)}
+            "list_share": list_share(text), "listed_claims": listed_claims(text)}
 
 
 # -- fitting the prose model (a dev-time command; the result ships as grader/data/word_classes.json) ---------
