@@ -22,8 +22,8 @@ from sentences:
   an object ("removes less important weights"), a change ("faster inference", "smaller model"), or a verb phrase
   ("keeps the accuracy"). List items are bullet lines (starting with -, *, • or a number) or, without bullets,
   the items of an enumeration of four or more ("Pruning: removes weights, reduces size, ..."). Such an answer is
-  written telegraphically, without the function words of prose, yet is no keyword list ("- model size
-  - inference speed - sparsity" names topics and states nothing).
+  written telegraphically (items of six words at most), without the function words of prose, yet is no keyword
+  list ("- model size - inference speed - sparsity" names topics and states nothing).
 """
 
 from __future__ import annotations
@@ -149,6 +149,7 @@ _PARENS = re.compile(r"\([^()]*\)")
 _NOT_BARE = frozenset({"AUX", "PRON", "NEG", "PREP", "CONJ"})
 LIST_MIN_ITEMS = 4
 LIST_ITEM_MAX_WORDS = 3
+CLAIM_ITEM_MAX_WORDS = 6
 
 
 def states_something(tokens: list[str]) -> bool:
@@ -187,8 +188,10 @@ def listed_claims(text: str) -> float:
                 items.extend(listed)
     if not items or not total:
         return 0.0
-    claims = [_TOKEN.findall(x) for x in items]
-    return sum(sum(1 for t in toks if t not in ",;:()") for toks in claims if states_something(toks)) / total
+    sizes = [(sum(1 for t in toks if t not in ",;:()"), toks) for toks in (_TOKEN.findall(x) for x in items)]
+    # A long item is a sentence (or the frame of a list: "regarding pruning there are concepts such as weights"),
+    # which the prose tests read; telegraphic items are short.
+    return sum(n for n, toks in sizes if n <= CLAIM_ITEM_MAX_WORDS and states_something(toks)) / total
 
 
 def list_share(text: str) -> float:
