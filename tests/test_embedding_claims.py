@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import random
 
-from grader.embedding.claims import claim_share, fluency, function_ratio, statement_signals
+import pytest
+
+from grader.embedding.claims import (
+    claim_share,
+    fluency,
+    function_ratio,
+    listed_claims,
+    statement_signals,
+    states_something,
+)
 from grader.embedding.signals import statement_score
 from grader.embedding.text import word_spans
 
@@ -68,3 +77,54 @@ def test_an_answer_listing_its_points_as_phrases_stays_a_statement() -> None:
     for text in (steps, challenges, values):
         assert statement_signals(text)["list_share"] < 0.35, text
         assert score(text) == 1.0, text
+
+
+BULLETS = "- removes less important weights\n- reduces model size\n- speeds up inference\n- keeps accuracy about the same"
+TERSE_BULLETS = "- removes weights\n- reduces size\n- speeds inference\n- keeps accuracy"
+
+
+@pytest.mark.parametrize("text", [BULLETS, TERSE_BULLETS, "* removes low-magnitude weights\n* reduces model size\n"
+                                  "* faster inference\n* smaller model", "1. removes weights\n2) shrinks the model"])
+def test_bullets_that_state_things_are_claims_not_bare_items(text: str) -> None:
+    # Suffix classes read "removes" and "weights" alike (S): the verb is read from its place, first with an object.
+    stm = statement_signals(text)
+    assert stm["listed_claims"] >= 0.75, text
+    assert stm["list_share"] == 0.0, text
+
+
+@pytest.mark.parametrize("text", [
+    "- pruning\n- weights\n- sparsity\n- model size\n- inference speed\n- compression",
+    "- labeled data\n- hidden layers\n- random forest\n- large dataset\n- model compression\n- inference speed",
+])
+def test_bullets_that_name_terms_are_still_a_keyword_list(text: str) -> None:
+    stm = statement_signals(text)
+    assert stm["listed_claims"] == 0.0
+    assert stm["list_share"] >= 0.6
+    assert score(text) == 0.0
+
+
+def test_a_keyword_list_on_one_line_and_a_shuffled_reference_stay_gated() -> None:
+    keywords = "pruning, weights, sparsity, model size, inference speed, compression, accuracy"
+    assert listed_claims(keywords) == 0.0 and score(keywords) == 0.0
+    shuffled = " ".join(random.Random(5).sample(SENTENCE.split(), len(SENTENCE.split())))
+    assert listed_claims(shuffled) == 0.0
+
+
+@pytest.mark.parametrize(("item", "claim"), [
+    ("removes less important weights", True), ("reduces model size", True), ("faster inference", True),
+    ("keeps the accuracy", True), ("random forest", False), ("large dataset", False), ("hidden layers", False),
+    ("model size", False), ("weights", False), ("inference speed", False),
+])
+def test_what_states_something(item: str, claim: bool) -> None:
+    assert states_something(item.split()) is claim
+
+
+def test_an_enumeration_of_claims_on_one_line_is_listed_claims_and_one_of_terms_is_not() -> None:
+    claims = "Pruning: removes less important weights, reduces model size, speeds up inference, keeps accuracy."
+    assert listed_claims(claims) >= 0.9
+    assert statement_signals(claims)["list_share"] == 0.0
+    framed = ("Regarding pruning there are concepts such as weights, sparsity, size, speed, accuracy, neurons, layers, "
+              "magnitude and fine-tuning.")
+    assert listed_claims(framed) == 0.0
+    # a sentence without a list is no list, whatever it says
+    assert listed_claims(SENTENCE) == 0.0

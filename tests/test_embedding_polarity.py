@@ -219,3 +219,129 @@ def test_that_is_false_takes_back_only_the_sentence_before_it() -> None:
 @pytest.mark.parametrize("text", ["a label that is wrong", "the model is wrong", "it is wrong to prune", "that is true"])
 def test_only_a_whole_clause_that_disowns_is_a_retraction(text: str) -> None:
     assert not any(c.retracts for c in analyse(text))
+
+
+def test_a_point_stated_and_then_denied_is_contradicted_by_the_denial() -> None:
+    # The answer's last word on a point counts: the reference followed by its own denial does not earn the point.
+    answer = PRUNING_REF + " Pruning does not reduce the size of a network."
+    assert stances(PRUNING_Q, PRUNING_REF, [C1, C2], PRUNING_REF) == ["agree", "agree"]
+    # C2 is negative ("without affecting performance"), but "reducing the model size" in it is stated plainly: the
+    # denial denies it too.
+    assert stances(PRUNING_Q, PRUNING_REF, [C1, C2], answer) == ["contradict", "contradict"]
+    for point in (C1, C2):
+        clause, cue = contradicting_clause(PRUNING_Q, PRUNING_REF, point, answer)
+        assert clause == "Pruning does not reduce the size of a network" and "after stating the point" in cue
+    # a later denial about something the answer has not said is no denial of the point
+    other = PRUNING_REF + " It does not reduce the size of the training data."
+    assert stances(PRUNING_Q, PRUNING_REF, [C1, C2], other) == ["agree", "agree"]
+
+
+def test_a_denial_then_the_claim_keeps_the_point() -> None:
+    # the other order: a wrong claim corrected, and a myth stated then rebutted, end agreeing
+    corrected = ("Pruning does not reduce the size of a network. Actually it does reduce the size of a network by "
+                 "removing less important weights.")
+    myth = "Some think pruning makes a model larger, but it actually reduces its size by removing less important weights."
+    for answer in (corrected, myth):
+        assert stances(PRUNING_Q, PRUNING_REF, [C1], answer) == ["agree"], answer
+
+
+def test_a_myth_rebutted_in_its_own_sentence_is_taken_back_and_not_the_sentence_before() -> None:
+    # "that is a myth" inside a sentence takes back what that sentence said before it, not the answer's claim.
+    answer = ("Pruning removes less important weights to reduce the size of a network. Some people think pruning does "
+              "not reduce the size of a network, but that is a myth.")
+    assert stances(PRUNING_Q, PRUNING_REF, [C1], answer) == ["agree"]
+
+
+def test_a_later_contrast_with_another_thing_is_no_denial() -> None:
+    # Mohler dev 4.4: one negated or opposite word about the *other* kind of array is a contrast, not a denial.
+    q = "What is the difference between an array declared as static, and one that is not?"
+    point = ("The arrays declared as static live throughout the life of the program; that is, they are initialized "
+             "only once, when the function that declares the array it is first called.")
+    for answer in (
+        "When we declare it static the array is not destroyed after the function is over. When an array is not "
+        "declared as static, the array is created and initialized every time a function calls it.",
+        "a static array is allocated when the program starts and is freed when the program exits but has limited "
+        "scope, while an array that is not declared static is allocated and freed when it comes into and out of scope.",
+        "a static array has pre-runtime size and that size cannot be changed. A dynamic array gets its size at runtime.",
+    ):
+        assert stances(q, point, [point], answer) != ["contradict"], answer
+
+
+@pytest.mark.parametrize("answer", ["Pruning makes a network either smaller or larger, it depends.",
+                                    "Pruning can make a network smaller or larger depending on the method.",
+                                    "Pruning makes the network smaller and/or larger."])
+def test_hedging_between_the_points_two_directions_earns_no_credit(answer: str) -> None:
+    q_stems = frozenset(stem(w) for w, _, _ in word_spans(PRUNING_Q) if w not in STOP_WORDS)
+    check = check_points([prepare_point(C1, q_stems, ())], analyse(answer))[0]
+    assert check.stance == "contradict" and "offers both 'smaller' and 'larger'" in check.cue
+
+
+@pytest.mark.parametrize(
+    ("question", "point", "answer"),
+    [
+        # alternatives about something other than the point's direction, and the point's direction stated
+        (PRUNING_Q, C1, "You can increase or decrease the learning rate as needed, and pruning removes less important "
+                        "weights to reduce the size of the network."),
+        # each direction paired with its own outcome: no hedge
+        ("How can you control the style of generated content?",
+         "Lower temperatures mean a more conservative and predictable token selection, and higher temperature allows "
+         "more creative generation.",
+         "Lower or raise the temperature to make output more predictable or more creative."),
+        # "more or less" is "about", not two directions
+        (PRUNING_Q, C2, "Pruning reduces the model size and improves inference speed with more or less the same "
+                        "performance."),
+    ],
+)
+def test_alternatives_that_do_not_hedge_the_point_are_no_evidence_against_it(question: str, point: str,
+                                                                             answer: str) -> None:
+    assert stances(question, PRUNING_REF if question == PRUNING_Q else point, [point], answer) != ["contradict"]
+
+
+def test_less_important_is_unimportant_not_its_opposite() -> None:
+    # C1 says "weights that are less important": "unimportant weights" says the same (answers.jsonl easy-2#10 and
+    # holdout.jsonl medium-5#h1 were contradicted by it), "the least important weights" too.
+    for answer in ("Pruning removes unimportant weights from the network.",
+                   "Pruning removes the least important weights to shrink the network."):
+        assert stances(PRUNING_Q, PRUNING_REF, [C1], answer) == ["agree"], answer
+    # and a point that says "more important" is still contradicted by "less important"
+    point = "Attention gives more important tokens a larger weight."
+    assert stances("What does attention do?", point, [point], "Attention gives less important tokens a larger "
+                   "weight.") == ["contradict"]
+
+
+@pytest.mark.parametrize("answer", [
+    "Pruning removes less important weights, which shrinks the model and speeds up inference without reducing "
+    "accuracy much.",
+    "Pruning removes less important weights and speeds up inference. It does not reduce performance.",
+])
+def test_denying_a_direction_of_another_object_is_no_denial_of_the_point(answer: str) -> None:
+    # C2's "reducing" is about the model size; "without reducing accuracy" says what its negative part says. Both
+    # answers had C2 contradicted ("negates 'reduce'") before the object of the denied word was read.
+    assert stances(PRUNING_Q, PRUNING_REF, [C2], answer) != ["contradict"]
+
+
+def test_denying_the_direction_of_the_points_own_object_still_contradicts() -> None:
+    assert stances(PRUNING_Q, PRUNING_REF, [C1, C2], "Pruning does not reduce model size.") == ["contradict"] * 2
+    # no object right after the denied word: a denial (answers.jsonl medium-1#7, a negated answer)
+    q = "What is transfer learning in NLP?"
+    point = ("Transfer learning in NLP leverages the knowledge gained from the large dataset to improve performance on "
+             "the smaller dataset.")
+    answer = ("Transfer learning does not use a pre-trained model and does not fine-tune on a task-specific dataset; "
+              "it does not improve over training from scratch.")
+    assert stances(q, point, [point], answer) == ["contradict"]
+
+
+def test_a_hedge_where_the_encoder_found_the_point_hedges_it_when_it_is_about_the_rubrics_matter() -> None:
+    # C2 shares no word with "the network" clause but its direction ("reducing the model size"): where the encoder
+    # aligned C2 in that sentence, the hedge takes its credit too. A hedge about the learning rate does not, though
+    # the encoder aligned C2 (which the answer does not make) there.
+    q_stems = frozenset(stem(w) for w, _, _ in word_spans(PRUNING_Q) if w not in STOP_WORDS)
+    points = [prepare_point(p, q_stems, ()) for p in (C1, C2)]
+    hedge = "Pruning makes a network either smaller or larger, it depends."
+    span = hedge.index("or larger"), len(hedge)
+    assert [c.stance for c in check_points(points, analyse(hedge))] == ["contradict", "none"]
+    assert [c.stance for c in check_points(points, analyse(hedge), [(0, 10), span])] == ["contradict", "contradict"]
+    other = ("Pruning removes less important weights, so the network gets smaller. Depending on the optimizer, you can "
+             "increase or decrease the learning rate.")
+    span = other.index("you can"), len(other)
+    assert "contradict" not in [c.stance for c in check_points(points, analyse(other), [(0, 20), span])]

@@ -18,6 +18,12 @@ from sentences:
   one to three words, none with a verb, pronoun, preposition or negation: "the decision boundary, the joint
   probability, sampling, digits"). A keyword list dressed in a sentence ("when discussing X one has to consider
   A, B, C, D and E") has function words and a verb in its frame, but its words are still mostly bare items.
+- ``listed_claims``: the share of the answer's words in list items that state something: a verb form followed by
+  an object ("removes less important weights"), a change ("faster inference", "smaller model"), or a verb phrase
+  ("keeps the accuracy"). List items are bullet lines (starting with -, *, • or a number) or, without bullets,
+  the items of an enumeration of four or more ("Pruning: removes weights, reduces size, ..."). Such an answer is
+  written telegraphically (items of six words at most), without the function words of prose, yet is no keyword
+  list ("- model size - inference speed - sparsity" names topics and states nothing).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from collections import Counter
 from functools import cache
 from pathlib import Path
 
+from grader.embedding.polarity import carries_direction
 from grader.paths import PACKAGE_DIR
 
 _TOKEN = re.compile(r"[A-Za-z]+(?:['’][A-Za-z]+)?|\d+(?:\.\d+)?|[,;:()]")
@@ -142,6 +149,49 @@ _PARENS = re.compile(r"\([^()]*\)")
 _NOT_BARE = frozenset({"AUX", "PRON", "NEG", "PREP", "CONJ"})
 LIST_MIN_ITEMS = 4
 LIST_ITEM_MAX_WORDS = 3
+CLAIM_ITEM_MAX_WORDS = 6
+
+
+def states_something(tokens: list[str]) -> bool:
+    """Whether a short item (a bullet, an enumeration item) states a claim rather than names a term: a verb form
+    followed by an object ("removes weights"), a change ("faster inference"), or a verb phrase ("remove the
+    weights", "is smaller"). Suffix classes alone cannot tell "removes" from "weights"; the verb is read from its
+    place (first, with an object after it), comparatives from the direction lexicon of polarity.py."""
+    words = [t for t in tokens if t not in ",;:()" and not t[0].isdigit()]
+    if len(words) < 2:
+        return False
+    classes = [word_class(t) for t in words]
+    if any(c in ("AUX", "NEG", "PRON") for c in classes) or "DET" in classes[1:]:
+        return True
+    if classes[0] == "S":
+        return True  # "removes weights": a verb with its object (a plural noun rarely opens a term)
+    # A comparative of a direction word: "faster inference", "smaller model". A bare form ("remove weights") is left
+    # out: it cannot be told from an adjective that opens a term ("random forest", "large dataset": holdout.jsonl).
+    return any(w.lower().endswith("er") and carries_direction(w) for w in words)
+
+
+_BULLET_MARK = r"^\s*(?:[-*•·–]|\d{1,2}[.)])\s+"
+_BULLET = re.compile(_BULLET_MARK + r"(?P<item>.*\S)", re.MULTILINE)
+
+
+def listed_claims(text: str) -> float:
+    """Share of the answer's words in list items that state something (see the module doc): bullet items when there
+    are two or more, else the items of enumerations of four or more ("Pruning: removes weights, reduces size, ...",
+    read after the colon); 0 without a list."""
+    total = sum(1 for t in _TOKEN.findall(re.sub(_BULLET_MARK, " ", text, flags=re.MULTILINE)) if t not in ",;:()")
+    items = [m.group("item") for m in _BULLET.finditer(text)]
+    if len(items) < 2:
+        items = []
+        for sentence in _SENTENCE_END.split(text):
+            listed = [x for x in _ITEM_SEP.split(_PARENS.sub(" ", sentence.rsplit(":", 1)[-1])) if x and x.strip()]
+            if len(listed) >= LIST_MIN_ITEMS:
+                items.extend(listed)
+    if not items or not total:
+        return 0.0
+    sizes = [(sum(1 for t in toks if t not in ",;:()"), toks) for toks in (_TOKEN.findall(x) for x in items)]
+    # A long item is a sentence (or the frame of a list: "regarding pruning there are concepts such as weights"),
+    # which the prose tests read; telegraphic items are short.
+    return sum(n for n, toks in sizes if n <= CLAIM_ITEM_MAX_WORDS and states_something(toks)) / total
 
 
 def list_share(text: str) -> float:
@@ -155,7 +205,11 @@ def list_share(text: str) -> float:
             continue
         sizes = []
         for item in items:
-            classes = [word_class(t) for t in _TOKEN.findall(item) if t not in ",;:()"]
+            tokens = _TOKEN.findall(item)
+            if states_something(tokens):
+                sizes.append(0)
+                continue
+            classes = [word_class(t) for t in tokens if t not in ",;:()"]
             # A determiner inside the item makes it a verb phrase ("oversample the minority class"), an action
             # stated; numbers are values ("1, 2, 3, 4"), not terms.
             verb_phrase = "DET" in classes[1:]
@@ -170,7 +224,7 @@ def list_share(text: str) -> float:
 
 def statement_signals(text: str) -> dict[str, float]:
     return {"fluency": fluency(text), "function_ratio": function_ratio(text), "claim_share": claim_share(text),
-            "list_share": list_share(text)}
+            "list_share": list_share(text), "listed_claims": listed_claims(text)}
 
 
 # -- fitting the prose model (a dev-time command; the result ships as grader/data/word_classes.json) ---------

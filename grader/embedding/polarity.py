@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Literal
 
@@ -54,6 +54,7 @@ _CUES = frozenset({
 _LIGHT = frozenset({"make", "makes", "making", "made", "do", "does", "done", "doing", "have", "has", "having", "get",
                     "gets", "getting", "take", "takes", "need", "needs", "needed", "way", "ways", "thing", "things",
                     "lot", "lots", "kind", "type", "types", "able", "going", "put", "give", "gives", "go", "goes"})
+_DIMINISHERS = frozenset({"less", "least"})
 _NARROW = frozenset({"instead", "rather"})  # "instead of accuracy": the scope is a noun phrase
 _FAIL = frozenset({"fail", "fails", "failed", "failing"})
 # "not only X but also Y", "not just", "not necessarily": a hedge or an addition, not a denial.
@@ -82,7 +83,8 @@ _RETRACTION = re.compile(
     r"(?:(?P<what>that|this|it|everything|all|all\s+of\s+(?:this|that|it)|the\s+above|all\s+the\s+above|what\s+i\s+"
     r"(?:just\s+)?(?:said|wrote))(?:\s+i\s+(?:just\s+)?(?:said|wrote|told\s+you))?(?:\s+above)?"
     r"(?:\s+(?:is|was|are|were)|['’]s)\s+(?:all\s+|completely\s+|totally\s+|actually\s+)?"
-    r"(?:false|wrong|incorrect|untrue|nonsense|a\s+lie|made\s+up|not\s+(?:true|correct|right))"
+    r"(?:false|wrong|incorrect|untrue|nonsense|a\s+lie|a\s+myth|a\s+misconception|made\s+up"
+    r"|not\s+(?:true|correct|right))"
     r"|none\s+of\s+(?:this|that|it|the\s+above|what\s+i\s+(?:just\s+)?(?:said|wrote))\s+(?:is|was)\s+(?:true|correct)"
     r"|(?:i\s+was\s+)?(?:just\s+)?kidding|i\s+was\s+joking|the\s+opposite\s+is\s+true)"
     r"[\s.!?,;:]*$",
@@ -129,6 +131,11 @@ def _stem_phrase(word: str) -> str:
 
 _DOUBLE = re.compile(r"(\w)\1")
 
+def carries_direction(word: str) -> bool:
+    """Whether a word is one side of a direction pair of the lexicon (reduce, faster, remove, ...)."""
+    return lexicon().carries_direction(_stem_phrase(word))
+
+
 # Quantifiers: their direction is about the word after them, so "more efficient" and "fewer parameters" are
 # not opposite claims, while "more weights" and "fewer weights" are.
 QUANTIFIERS = frozenset(_stem_phrase(w) for w in ("more", "less", "fewer", "most", "least", "many", "few", "much"))
@@ -155,6 +162,10 @@ class Clause:
     # its own), "all" ("Everything I just wrote is wrong."), or "" (it does not).
     retracts: str = ""
     sentence: int = 0  # index of the sentence the clause starts in
+    # Opposite directions offered as alternatives ("either smaller or larger", "increase and/or decrease"): stem
+    # pairs. A clause that hedges between the two directions of a point's claim states neither.
+    alternatives: tuple[tuple[str, str], ...] = ()
+    text: str = ""  # the clause's own text (characters start..end of the answer)
 
     def stems(self) -> dict[str, bool]:
         """stem -> negated (negated only when every occurrence in the clause is)."""
@@ -243,14 +254,40 @@ def analyse(text: str) -> list[Clause]:
             if (w == "few" and k and raw[k - 1] == "a") or w == "up":
                 continue  # "a few" is some, not fewer; "up" (set up, speed up) is not "upper", its stem
             st = _stem_phrase(w)
+            if k and raw[k - 1] in _DIMINISHERS and st not in QUANTIFIERS and lex.carries_direction(st):
+                neg = True  # "less important" says what "unimportant" and "not important" say
             content = not (w in STOP_WORDS or w in _CUES or _SINGLE_LETTER.match(w) or w.endswith("n't"))
             if content or lex.carries_direction(st):
                 words.append(Word(w, st, neg, s, e, content, lead=k < first_cue < len(raw)))
         negative = first_cue < len(raw)
         first = cs + len(text[cs:ce]) - len(text[cs:ce].lstrip())  # the clause's first character, not its space
         sentence = sum(1 for st, _ in sentences if st <= first) - 1
-        out.append(Clause(cs, ce, tuple(words), negative, _retraction(text[cs:ce]), sentence))
+        alternatives = _alternatives(raw, any(_DEPENDS.search(text[a:b]) for a, b in sentences if a <= first < b))
+        out.append(Clause(cs, ce, tuple(words), negative, _retraction(text[cs:ce]), sentence, alternatives,
+                          text[cs:ce]))
     return out
+
+
+def _alternatives(raw: list[str], hedging: bool) -> tuple[tuple[str, str], ...]:
+    """Pairs of opposite direction words offered as alternatives: "either smaller or larger", "increase and/or
+    decrease", or "X or Y" in a sentence that says "it depends". A plain "lower or raise the temperature to make
+    output more predictable or more creative" pairs each direction with its own outcome: no hedge. Quantifiers
+    are left out: "more or less" is an idiom for "about"."""
+    lex = lexicon()
+    out = []
+    for k, w in enumerate(raw):
+        if w != "or" or k < 1:
+            continue
+        marked = hedging or raw[k - 1] == "and" or "either" in raw[max(0, k - 3) : k]
+        left = [_stem_phrase(x) for x in reversed(raw[max(0, k - 2) : k]) if x != "and"][:1]
+        right = [_stem_phrase(x) for x in raw[k + 1 : k + 3] if lex.carries_direction(_stem_phrase(x))][:1]
+        if marked and left and right and right[0] in lex.opposites.get(left[0], ()) and \
+                not ({left[0], right[0]} & QUANTIFIERS):
+            out.append((left[0], right[0]))
+    return tuple(out)
+
+
+_DEPENDS = re.compile(r"\b(?:it|that|this)\s+(?:all\s+)?depends\b|\bdepending\s+on\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -305,6 +342,8 @@ class Check:
     cue: str = ""
     strength: float = 0.0
     directional: bool = False  # a direction word (reduce, faster, larger ...) is among the conflicting words
+    denied: float = 0.0  # the deciding clause's words that deny the point (negated or opposite) ...
+    kept: float = 0.0  # ... and that agree with it
 
 
 @dataclass(frozen=True)
@@ -328,8 +367,10 @@ class _Weight:
         return "agree" if self.agree else "none"
 
 
-def _weigh(point: PointPolarity, clause: Clause) -> _Weight:
-    """How one clause stands to one point."""
+def _weigh(point: PointPolarity, clause: Clause, own_scope: bool = False) -> _Weight:
+    """How one clause stands to one point. With `own_scope`, every word of the point is read against its own
+    negation's scope, not its clause's ("reducing the size" is stated plainly in "reducing the size without
+    affecting performance"): what a denial of the point's claim denies."""
     lex = lexicon()
     clause_stems = clause.stems()
     leads = clause.leads()
@@ -338,7 +379,7 @@ def _weigh(point: PointPolarity, clause: Clause) -> _Weight:
     cue = ""
     for s, neg_p in point.stems.items():
         direction = lex.carries_direction(s)
-        if direction:
+        if direction or own_scope:
             # A direction word is read against its own scope: "improving speed without affecting accuracy" states
             # "improving" plainly, so "does not improve speed" denies it.
             neg_p = point.scoped.get(s, False)
@@ -351,6 +392,8 @@ def _weigh(point: PointPolarity, clause: Clause) -> _Weight:
                 agree += 0.5 if s in leads and not direction else 1
                 d_agree += direction
             elif not neg_p:  # the answer denies what the point states plainly
+                if direction and _denies_something_else(point, clause, s):
+                    continue
                 conflict += 1
                 d_conflict += direction
                 cue = cue or f"negates '{lex.words.get(s, s)}'"
@@ -394,6 +437,11 @@ def check_points(
         for j in range(len(clauses))
     ]
     withdrawn_by = _withdrawn(clauses)
+    rubric_words = {s for p in points for s in p.stems}
+    sentences: dict[int, tuple[int, int]] = {}  # sentence index -> (first character, last character) of its clauses
+    for c in clauses:
+        a, b = sentences.get(c.sentence, (c.start, c.end))
+        sentences[c.sentence] = (min(a, c.start), max(b, c.end))
     out: list[Check] = []
     for k, point in enumerate(points):
         if not point.stems:
@@ -402,6 +450,9 @@ def check_points(
         best_agree = Check("none")
         best_conflict = Check("none")
         withdrawn, retraction = 0.0, None
+        last = Check("none")  # the answer's last word on the point: its last clause that agrees or contradicts
+        last_clause: Clause | None = None
+        said: set[str] = set()  # the words of the clauses that agree with the point
         entity: frozenset[str] = frozenset()
         role_stems = point.roles | point.counter_roles
         for j, clause in enumerate(clauses):
@@ -411,7 +462,19 @@ def check_points(
                 entity = named
             wt = table[k][j]
             content = sum(1 for w in clause.words if w.content)
-            if wt.shared < min(2, len(point.stems)) and not (wt.shared and wt.conflict and content <= 3):
+            hedge = _hedge(point, clause)
+            # The hedged pair is one word of the point's claim (its direction) even when neither word is the point's.
+            shared = wt.shared + (hedge is not None and not any(s in point.stems or s in lex.opposites.get(p, ())
+                                                                 for s in hedge for p in point.stems))
+            # A hedge in the sentence where the encoder found the point hedges it, however few of its words it
+            # repeats ("the network gets either smaller or larger, it depends" for "reducing the model size"), when
+            # it is about the rubric's matter (a word of any of its points besides the hedged pair): "depending on
+            # the optimizer, increase or decrease the learning rate" is not, wherever the encoder put the point.
+            hedged_here = (hedge is not None and aligned is not None
+                           and _inside(aligned[k], sentences[clause.sentence]) > 0.5
+                           and any(w.stem in rubric_words and w.stem not in hedge for w in clause.words))
+            if shared < min(2, len(point.stems)) and not (wt.shared and wt.conflict and content <= 3) \
+                    and not hedged_here:
                 continue
             swapped = bool(point.roles and entity and not (entity & point.roles) and entity & point.counter_roles)
             # One pair kept and another swapped ("BERT is the unidirectional one" against "GPT is unidirectional"):
@@ -433,19 +496,42 @@ def check_points(
                 cue = f"says of {other} what the point says of {own}"
             elif swapped:
                 continue  # another point's claim, about the other role: no evidence either way
+            if hedge:
+                # Both directions of the claim offered as alternatives: the clause commits to neither.
+                stance, strength = "contradict", max(1.0, wt.agree + wt.conflict)
+                cue = "offers both '{}' and '{}'".format(*(lex.words.get(s, s) for s in hedge))
             if withdrawn_by[j] is not None:
                 # Taken back later in the answer: a contradiction said and withdrawn is no evidence; an agreement
                 # said and withdrawn is only noted, and decides below if nothing after the withdrawal agrees.
                 if stance == "agree" and strength > withdrawn:
                     withdrawn, retraction = strength, withdrawn_by[j]
                 continue
+            directional = wt.direction_conflict > 0 or bool(hedge)
+            if stance == "agree":
+                said |= {w.stem for w in clause.words}
+            if stance in ("agree", "contradict"):
+                denial = _weigh(point, clause, own_scope=True) if stance == "contradict" else wt
+                last = Check(stance, clause.start, clause.end, cue if stance == "contradict" else "", strength,
+                             directional, denial.conflict, denial.agree)
+                last_clause = clause
             if stance == "contradict" and strength > best_conflict.strength:
-                best_conflict = Check("contradict", clause.start, clause.end, cue, strength, wt.direction_conflict > 0)
+                best_conflict = Check("contradict", clause.start, clause.end, cue, strength, directional)
             elif stance == "agree" and strength > best_agree.strength:
                 best_agree = Check("agree", clause.start, clause.end, "", strength)
         if withdrawn and retraction is not None and best_agree.stance == "none" and best_conflict.stance == "none":
             r = clauses[retraction]
             out.append(Check("contradict", r.start, r.end, "takes back what it said", withdrawn + 1))
+            continue
+        # Stated, then denied: the answer's last word on the point counts, as a retraction's would. Only a denial
+        # of the claim's direction that denies two of the point's words or more, and more than it keeps ("does not
+        # reduce the size of a network"), overturns a statement: one opposite or negated word in a later clause is
+        # mostly a contrast with another thing ("A dynamic array gets its size at runtime", "an array that is not
+        # declared static", Mohler dev), and so is a denial that says more about something the answer has not
+        # said ("it does not reduce the size of the training data"). A myth stated and then rebutted ("some think it makes models larger, but
+        # it reduces their size") ends agreeing.
+        if best_agree.stance == "agree" and last.stance == "contradict" and last.directional and last.denied >= 2 \
+                and last.denied > max(last.kept, _foreign(last_clause, point, said)):
+            out.append(replace(last, cue=f"{last.cue}, after stating the point"))
             continue
         # Only a conflict of two words or more, in the claim's direction ("merges ... larger" for "breaking ...
         # smaller"): one negated or opposite word in the aligned span ("it is not created each time the array is
@@ -458,6 +544,59 @@ def check_points(
     return out
 
 
+_OBJECT_GAP = re.compile(r"\s+(?:(?:the|a|an|its|their|any|that|this|these|those)\s+)*")
+OBJECT_MAX_WORDS = 3
+
+
+def _denies_something_else(point: PointPolarity, clause: Clause, s: str) -> bool:
+    """Whether the answer's denial of the direction word `s` is of another object than the point's claim: the words
+    right after it (its object: "reduce [the] model size") are none the point states plainly. "without reducing
+    accuracy" and "does not reduce performance" say what "reducing the size without affecting performance" says in
+    its negative part; "does not reduce the size" denies its claim; a denial with no object right after the word
+    ("it does not reduce", "does not improve over training from scratch") is read as a denial."""
+    words = clause.words
+    at = [i for i, w in enumerate(words) if w.stem == s and w.negated]
+    if not at:
+        return False
+    objects: list[Word] = []
+    for w in words[at[-1] + 1 :]:
+        prev = objects[-1] if objects else words[at[-1]]
+        gap = clause.text[prev.end - clause.start : w.start - clause.start]
+        if len(objects) >= OBJECT_MAX_WORDS or not _OBJECT_GAP.fullmatch(gap):
+            break
+        objects.append(w)
+    if not objects:
+        return False
+    plain = {t for t, scoped in point.scoped.items() if not scoped and t != s}
+    return not any(w.stem in plain for w in objects)
+
+
+def _foreign(clause: Clause | None, point: PointPolarity, said: set[str]) -> int:
+    """Content words of a clause that are neither the point's nor in what the answer said agreeing with it."""
+    if clause is None:
+        return 0
+    return len({w.stem for w in clause.words if w.content} - point.stems.keys() - said)
+
+
+def _hedge(point: PointPolarity, clause: Clause) -> tuple[str, str] | None:
+    """The pair of opposite directions the clause offers as alternatives, when it is on the axis of one of the
+    point's own direction words ("smaller or larger" for "reduce the size"); None otherwise, so that "increase or
+    decrease the learning rate" is no hedge of a point about something else."""
+    if not clause.alternatives:
+        return None
+    lex = lexicon()
+    axis = {s for s in point.stems if lex.carries_direction(s) and s not in QUANTIFIERS}
+    # The point's direction, its opposites, and theirs: "reduce" and "smaller" are one direction of one axis.
+    for _ in range(2):
+        axis |= {o for s in axis for o in lex.opposites[s] if o not in QUANTIFIERS}
+    pair = next((pair for pair in clause.alternatives if axis & set(pair)), None)
+    # A clause that also states a direction of the point outside the alternatives ("increase or decrease the
+    # learning rate, and pruning removes weights to reduce the size") hedges about something else.
+    if pair is None or any(w.stem in axis and w.stem not in pair for w in clause.words):
+        return None
+    return pair
+
+
 def _withdrawn(clauses: list[Clause]) -> list[int | None]:
     """For each clause, the later clause that takes it back (None if none does): a "that is false" takes back its
     own sentence and the one before; an "everything I wrote is wrong", every clause before it."""
@@ -465,10 +604,20 @@ def _withdrawn(clauses: list[Clause]) -> list[int | None]:
     for r, c in enumerate(clauses):
         if not c.retracts:
             continue
+        # "That" at the start of a sentence points at the sentence before; inside one ("Some think it makes the
+        # network larger, but that is a myth") at what its own sentence said before it.
+        own = any(clauses[j].sentence == c.sentence for j in range(r))
         for j in range(r):
-            if c.retracts == "all" or clauses[j].sentence >= c.sentence - 1:
+            if c.retracts == "all" or clauses[j].sentence >= c.sentence - (0 if own else 1):
                 out[j] = r
     return out
+
+
+def _inside(span: tuple[int, int], outer: tuple[int, int]) -> float:
+    """The share of `span` inside `outer` (characters)."""
+    if span[1] <= span[0]:
+        return 0.0
+    return max(0, min(outer[1], span[1]) - max(outer[0], span[0])) / (span[1] - span[0])
 
 
 def _overlap(check: Check, span: tuple[int, int]) -> float:
