@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from grader.embedding.calibration import ramp
 from grader.embedding.claims import (
     claim_share,
     fluency,
@@ -128,3 +129,14 @@ def test_an_enumeration_of_claims_on_one_line_is_listed_claims_and_one_of_terms_
     assert listed_claims(framed) == 0.0
     # a sentence without a list is no list, whatever it says
     assert listed_claims(SENTENCE) == 0.0
+
+
+@pytest.mark.parametrize("text", [
+    TERSE_BULLETS,
+    "Pruning: removes less important weights, reduces model size, speeds up inference, keeps accuracy.",
+])
+def test_telegraphic_claims_pass_the_statement_gate(text: str) -> None:
+    # No function words and a disfluent word order, which alone would gate it as a keyword list.
+    stm = statement_signals(text)
+    assert min(ramp(stm["function_ratio"], 0.02, 0.08), ramp(stm["fluency"], -0.45, -0.3)) < 1.0, text
+    assert score(text) == 1.0, text

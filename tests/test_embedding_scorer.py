@@ -185,3 +185,16 @@ def test_score_batches_stream_every_answer_once(scorer: OfflineScorer, pruning: 
     for g in groups:
         for i, r in g:
             assert r.score == pytest.approx(whole[i].score, abs=1e-3)
+
+
+@pytest.mark.parametrize("answer", [
+    "pruning, weights, sparsity, model size, inference speed, compression, accuracy",
+    "You prune a fruit tree in late winter, cutting dead branches so that the tree grows stronger.",
+])
+def test_a_gated_answer_makes_no_point_either(scorer: OfflineScorer, pruning: Rubric, answer: str) -> None:
+    # The keyword list's words match both points; the gate that zeroes its score must zero the points too, or the
+    # feedback would say "you covered" everything under a 0.
+    result = scorer.score(pruning, answer)
+    assert result.score <= 0.5
+    assert not any(c.covered for c in result.coverage)
+    assert max(c.coverage for c in result.coverage) <= 0.2

@@ -241,10 +241,13 @@ class OfflineScorer:
         cal = self.calibration
         score = 0.0 if scored.empty else cal.predict(scored.signals, rubric.max_score)
         coverage = []
+        # The gates that hold the score down (off-topic, a keyword list, shuffled words) hold each point down too:
+        # "pruning, weights, model size" scores 0 and must not be told it covered the points.
+        gate = 0.0 if scored.empty else cal.gate_factor(scored.signals)
         for p, m in zip(scored.points, scored.matches, strict=True):
             sim = 0.0 if scored.empty else m.similarity
             # A point the answer contradicts earns nothing however similar the words are.
-            credit = 0.0 if scored.empty or m.contradicted else cal.coverage.credit(sim)
+            credit = 0.0 if scored.empty or m.contradicted else cal.coverage.credit(sim) * gate
             coverage.append(
                 CriterionCoverage(
                     id=p.id,

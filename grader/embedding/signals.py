@@ -45,6 +45,7 @@ SIGNAL_NAMES = (
     "function_ratio",
     "claim_share",
     "list_share",
+    "listed_claims",
     "topic_margin",
     "own_topic",
     "statement",
@@ -299,7 +300,10 @@ def statement_score(stm: dict[str, float], n_words: int, lex_precision: float) -
     # Mostly bare enumeration items: a keyword list, even inside a sentence frame. Answers that list their points
     # as phrases ("high compute cost, unstable training, ...") stay below ~0.3 on both interview sets.
     listed = ramp(stm.get("list_share", 0.0), 0.35, 0.6)
-    return min(fr, fl, 1.0 - salad, 1.0 - listed)
+    # Telegraphic claims ("- removes weights / - reduces size / - speeds inference") have no function words and
+    # read as disfluent, yet each item states something: they are an answer, not a keyword list.
+    telegraphic = ramp(stm.get("listed_claims", 0.0), 0.5, 0.75)
+    return min(max(fr, telegraphic), max(fl, telegraphic), 1.0 - salad, 1.0 - listed)
 
 
 def topic_signals(answer: TokenEncoding, ctx: RubricContext) -> dict[str, float]:
