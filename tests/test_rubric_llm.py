@@ -27,7 +27,9 @@ GOOD_REPLY = {
     "criteria": [
         {"text": "Pruning removes the least important weights.", "weight": 3, "keywords": ["weights", "remove"],
          "full": "Says which weights are removed.", "partial": "Says weights are removed.", "none": "No removal."},
-        {"text": "Pruning makes the model smaller and faster.", "weight": 1, "keywords": ["smaller", "faster"]},
+        {"text": "Pruning makes the model smaller and faster.", "weight": 1, "keywords": ["smaller", "faster"],
+         "synonyms": ["The pruned net takes less memory and answers sooner.", "  ",
+                      "Pruning makes the model smaller and faster.", "Pruning cuts model size and latency."]},
         {"text": "Accuracy is mostly preserved.", "weight": 1, "keywords": []},
     ]
 }
@@ -100,7 +102,7 @@ def _judge(url: str) -> JudgeSettings:
 def test_llm_builder_over_http(good_server: CannedChat, question: Question) -> None:
     outcome = build_for(question, "llm", _judge(good_server.base_url))
     assert outcome.notes == []
-    assert outcome.builder == "llm/rubric/v1@1.0.0 (canned)"
+    assert outcome.builder == "llm/rubric/v2@2.0.0 (canned)"
     assert [c.text for c in outcome.criteria] == [
         "Pruning removes the least important weights.", "Pruning makes the model smaller and faster.",
         "Accuracy is mostly preserved."]
@@ -109,7 +111,12 @@ def test_llm_builder_over_http(good_server: CannedChat, question: Question) -> N
     assert outcome.criteria[0].levels is not None and outcome.criteria[0].levels.full == "Says which weights are removed."
     # Without levels in the reply, the same auto-written levels as the deterministic builder's.
     assert outcome.criteria[1].levels is not None and "smaller" in (outcome.criteria[1].levels.partial or "")
+    # Accepted phrasings are kept, without blanks or a copy of the point; a point without them has none.
+    assert outcome.criteria[1].synonyms == [
+        "The pruned net takes less memory and answers sooner.", "Pruning cuts model size and latency."]
+    assert outcome.criteria[0].synonyms == []
     sent = json.dumps(good_server.requests[0]["messages"])
+    assert "synonyms" in sent
     assert "What is pruning in model compression?" in sent and "This makes the model smaller and faster." in sent
 
 
@@ -150,7 +157,7 @@ def test_import_with_llm_builder_via_cli(good_server: CannedChat, tmp_path: Path
                 "--base-url", good_server.base_url, "--model", "canned")
     assert r.code == 0, r.err
     rubric = load_rubric(tmp_path / "r" / "b" / "q1.yaml")
-    assert rubric.builder == "llm/rubric/v1@1.0.0 (canned)"
+    assert rubric.builder == "llm/rubric/v2@2.0.0 (canned)"
     assert [c.origin for c in rubric.criteria] == ["llm", "llm", "llm"]
 
 
@@ -177,6 +184,8 @@ def test_llm_builder_needs_an_endpoint(tmp_path: Path, monkeypatch: pytest.Monke
         ({"criteria": [{"text": "A point.", "weight": True, "keywords": []}]}, "criteria[0].weight"),
         ({"criteria": [{"text": "A point.", "weight": 1, "keywords": [1]}]}, "criteria[0].keywords"),
         ({"criteria": [{"text": "A point.", "weight": 1, "keywords": [], "full": 3}]}, "criteria[0].full"),
+        ({"criteria": [{"text": "A point.", "weight": 1, "keywords": [], "synonyms": "A way."}]},
+         "criteria[0].synonyms"),
     ],
 )
 def test_reply_validation(reply: dict, message: str) -> None:
@@ -196,7 +205,7 @@ def test_llm_builder_against_local_llama_cpp(local_llm, question: Question) -> N
                           max_retries=1, cache=False)
     outcome = build_for(question, "llm", judge)
     assert outcome.notes == [], outcome.notes
-    assert outcome.builder.startswith("llm/rubric/v1@1.0.0")
+    assert outcome.builder.startswith("llm/rubric/v2@2.0.0")
     assert 1 <= len(outcome.criteria) <= 12
     assert all(c.origin == "llm" and c.text.strip() and c.weight > 0 for c in outcome.criteria)
     assert round(sum(c.weight for c in outcome.criteria), 6) == 1.0

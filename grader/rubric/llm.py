@@ -14,8 +14,9 @@ from grader.errors import GraderError
 from grader.models import CreditLevels, Criterion, Question
 from grader.rubric.deterministic import credit_levels, normalise_weights
 
-PROMPT_ID = "rubric/v1"
+PROMPT_ID = "rubric/v2"
 MAX_CRITERIA = 12
+MAX_SYNONYMS = 3
 
 # Tight bounds on purpose: llama.cpp turns the schema into a grammar, so even a small local model can only
 # produce a bounded, well-formed reply; weights are an importance scale the grammar can enforce (enum).
@@ -36,8 +37,14 @@ CRITERIA_SCHEMA: dict[str, Any] = {
                         "maxItems": 5,
                         "items": {"type": "string", "minLength": 1, "maxLength": 40},
                     },
+                    # Accepted phrasings of the point: the offline scorer matches a point by the closest of them.
+                    "synonyms": {
+                        "type": "array",
+                        "maxItems": MAX_SYNONYMS,
+                        "items": {"type": "string", "minLength": 8, "maxLength": 240},
+                    },
                 },
-                "required": ["text", "weight", "keywords"],
+                "required": ["text", "weight", "keywords", "synonyms"],
                 "additionalProperties": False,
             },
         }
@@ -69,7 +76,7 @@ def criteria_from_reply(data: Any) -> list[Criterion]:
         raise LLMRubricError("reply has an empty 'criteria' list")
     if len(items) > MAX_CRITERIA:
         raise LLMRubricError(f"reply has {len(items)} criteria (at most {MAX_CRITERIA})")
-    texts, raw_weights, keywords, levels = [], [], [], []
+    texts, raw_weights, keywords, synonyms, levels = [], [], [], [], []
     for n, item in enumerate(items):
         if not isinstance(item, dict):
             raise LLMRubricError(f"criteria[{n}]: expected an object")
@@ -82,8 +89,15 @@ def criteria_from_reply(data: Any) -> list[Criterion]:
         kws = item.get("keywords", [])
         if not isinstance(kws, list) or not all(isinstance(k, str) for k in kws):
             raise LLMRubricError(f"criteria[{n}].keywords: expected a list of strings")
+        alts = item.get("synonyms", [])
+        if not isinstance(alts, list) or not all(isinstance(a, str) for a in alts):
+            raise LLMRubricError(f"criteria[{n}].synonyms: expected a list of strings")
         full, partial, none = (_str_or_none(item, k, n) for k in ("full", "partial", "none"))
-        texts.append(" ".join(text.split()))
+        text = " ".join(text.split())
+        # A phrasing that only repeats the point (or another phrasing) adds nothing; blanks are dropped.
+        kept_alts = [a for a in dict.fromkeys(" ".join(a.split()) for a in alts) if a and a != text]
+        synonyms.append(kept_alts[:MAX_SYNONYMS])
+        texts.append(text)
         raw_weights.append(float(weight))
         kept = [k.strip() for k in kws if k.strip()][:8]
         keywords.append(kept)
@@ -93,8 +107,9 @@ def criteria_from_reply(data: Any) -> list[Criterion]:
             levels.append(credit_levels(kept))
     weights = normalise_weights(raw_weights)
     out = []
-    for n, (text, weight, kws, lv) in enumerate(zip(texts, weights, keywords, levels, strict=True), start=1):
-        c = Criterion(id=f"c{n}", text=text, weight=weight, keywords=kws, levels=lv, origin="llm")
+    rows = zip(texts, weights, keywords, synonyms, levels, strict=True)
+    for n, (text, weight, kws, alts, lv) in enumerate(rows, start=1):
+        c = Criterion(id=f"c{n}", text=text, weight=weight, keywords=kws, synonyms=alts, levels=lv, origin="llm")
         out.append(c.model_copy(update={"fingerprint": c.content_hash()}))
     return out
 
