@@ -345,3 +345,15 @@ def test_a_hedge_where_the_encoder_found_the_point_hedges_it_when_it_is_about_th
              "increase or decrease the learning rate.")
     span = other.index("you can"), len(other)
     assert "contradict" not in [c.stance for c in check_points(points, analyse(other), [(0, 20), span])]
+
+
+def test_a_hedge_naming_only_the_questions_subject_is_about_the_rubrics_matter() -> None:
+    # "the model" and "pruning" are the question's words, no point's: the hedge is still about the question.
+    q_stems = frozenset(stem(w) for w, _, _ in word_spans(PRUNING_Q) if w not in STOP_WORDS)
+    points = [prepare_point(p, q_stems, ()) for p in (C1, C2)]
+    hedge = "Pruning either makes the model smaller or larger, it depends."
+    spans = [(0, len(hedge)), (0, len(hedge))]
+    assert [c.stance for c in check_points(points, analyse(hedge), spans)] == ["contradict", "contradict"]
+    # the same words without the hedge agree
+    plain = "Pruning makes the model smaller."
+    assert "contradict" not in [c.stance for c in check_points(points, analyse(plain), [(0, 31), (0, 31)])]

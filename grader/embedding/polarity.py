@@ -305,6 +305,7 @@ class PointPolarity:
     counter_roles: frozenset[str]  # the other role of each pair the point names
     pairs: tuple[tuple[str, str], ...] = ()  # (the point's role, the other) for each pair it names one side of
     quantified: dict[str, frozenset[str]] = field(default_factory=dict)  # quantifier stem -> the stems it quantifies
+    topic: frozenset[str] = frozenset()  # the question's words: what the point is about, not what it claims
 
 
 def active_roles(question: str, reference: str) -> tuple[tuple[str, str], ...]:
@@ -331,7 +332,8 @@ def prepare_point(text: str, question_stems: frozenset[str], roles: tuple[tuple[
             scoped[w.stem] = scoped.get(w.stem, False) or w.negated
     pairs = tuple((a, b) if a in named else (b, a) for a, b in roles if (a in named) != (b in named))
     quantified = {q: frozenset().union(*(c.after(q) for c in clauses)) for q in QUANTIFIERS if q in stems}
-    return PointPolarity(stems, scoped, frozenset(named), frozenset(b for _, b in pairs), pairs, quantified)
+    return PointPolarity(stems, scoped, frozenset(named), frozenset(b for _, b in pairs), pairs, quantified,
+                         question_stems)
 
 
 @dataclass(frozen=True)
@@ -437,7 +439,9 @@ def check_points(
         for j in range(len(clauses))
     ]
     withdrawn_by = _withdrawn(clauses)
-    rubric_words = {s for p in points for s in p.stems}
+    # The rubric's matter: its points' words and the question's ("pruning either makes the model smaller or
+    # larger" names no word of a point but the question's own).
+    rubric_words = {s for p in points for s in p.stems} | {s for p in points for s in p.topic}
     sentences: dict[int, tuple[int, int]] = {}  # sentence index -> (first character, last character) of its clauses
     for c in clauses:
         a, b = sentences.get(c.sentence, (c.start, c.end))
