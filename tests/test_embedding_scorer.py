@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from grader.config import Settings
@@ -25,6 +27,15 @@ LANGUAGE_MODEL = Question(
         "A language model is a statistical model that calculates the probability of a sequence of words. It is "
         "used to predict the next word in a sentence, generate text, and improve the performance of various NLP "
         "tasks."
+    ),
+)
+SUPERVISED = Question(
+    id="medium-3",
+    question="What is the difference between supervised and unsupervised learning?",
+    reference_answer=(
+        "Supervised learning involves training a model on labeled data, where the input data is paired with the "
+        "correct output. Unsupervised learning, on the other hand, involves training a model on unlabeled data, where "
+        "the model tries to find patterns and relationships within the data without any explicit guidance."
     ),
 )
 
@@ -198,3 +209,18 @@ def test_a_gated_answer_makes_no_point_either(scorer: OfflineScorer, pruning: Ru
     assert result.score <= 0.5
     assert not any(c.covered for c in result.coverage)
     assert max(c.coverage for c in result.coverage) <= 0.2
+
+
+def test_a_concise_answer_in_the_references_words_is_no_word_salad(scorer: OfflineScorer) -> None:
+    # Mostly the reference's words with a plain but unusual word-class order: the shuffled-reference test alone
+    # halved it. Its word pairs are the reference's ("labeled data", "correct output"); a shuffle's are not.
+    rubric = build_rubric(SUPERVISED)
+    concise = ("Supervised learning trains on labeled data where each input has the correct output; unsupervised "
+               "learning uses unlabeled data and finds patterns on its own.")
+    result = scorer.score(rubric, concise)
+    assert result.signals["statement"] == 1.0 and result.signals["ref_bigrams"] >= 0.4
+    assert result.score >= 4.0
+    words = SUPERVISED.reference_answer.split()
+    shuffled = [scorer.score(rubric, " ".join(random.Random(seed).sample(words, len(words)))) for seed in range(20)]
+    assert sum(r.signals["ref_bigrams"] for r in shuffled) / 20 < 0.2
+    assert sum(r.score for r in shuffled) / 20 <= 1.5

@@ -8,6 +8,7 @@ because they are nearly free and the ablation table needs them.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ SIGNAL_NAMES = (
     "claim_share",
     "list_share",
     "listed_claims",
+    "ref_bigrams",
     "topic_margin",
     "own_topic",
     "statement",
@@ -175,6 +177,7 @@ class RubricContext:
     owners: np.ndarray  # (V,) the point each phrasing belongs to; the first phrasing of a point is its text
     distractors: np.ndarray  # (D, dim) unit embeddings of generic texts, then the bank's other questions' texts
     n_generic: int  # how many of the distractors are generic texts (they come first)
+    reference_bigrams: frozenset[tuple[str, str]] = frozenset()  # adjacent content-word stems of the reference
 
 
 def build_context(
@@ -234,6 +237,7 @@ def build_context(
         weights=w / w.sum() if len(w) and w.sum() > 0 else w,
         polarity=polarity,
         owners=owner,
+        reference_bigrams=frozenset(_bigrams(r_stems)),
         distractors=distractors if distractors is not None else np.zeros((0, dim), dtype=np.float32),
         n_generic=n_generic if distractors is not None else 0,
     )
@@ -285,18 +289,20 @@ def empty_signals(ctx: RubricContext) -> dict[str, float]:
     return out
 
 
-def statement_score(stm: dict[str, float], n_words: int, lex_precision: float) -> float:
+def statement_score(stm: dict[str, float], n_words: int, lex_precision: float, ref_bigrams: float = 0.0) -> float:
     """1 for prose, falling to 0 for keyword lists (few function words) and shuffled words (class order).
 
     Terse answers ("push, pop and peek", "the main function") are answers, not stuffing: they keep 1. Words
     taken from the reference in an order no sentence has (a shuffled reference) fall at a milder disfluency
-    than other text, since real answers that are mostly the reference's words are written in its order.
+    than other text, since real answers that are mostly the reference's words are written in its order:
+    ``ref_bigrams``, the share of the answer's content-word pairs that stand side by side in the reference too,
+    tells the two apart (shuffles of a reference: ~0.09; a concise answer in the reference's words: 0.5-0.6).
     """
     if n_words < STATEMENT_MIN_WORDS:
         return 1.0
     fr = ramp(stm["function_ratio"], 0.02, 0.08)
     fl = ramp(stm["fluency"], -0.45, -0.3)
-    salad = ramp(lex_precision, 0.6, 0.9) * (1.0 - ramp(stm["fluency"], -0.2, 0.0))
+    salad = ramp(lex_precision, 0.6, 0.9) * (1.0 - ramp(stm["fluency"], -0.2, 0.0)) * (1.0 - ramp(ref_bigrams, 0.2, 0.4))
     # Mostly bare enumeration items: a keyword list, even inside a sentence frame. Answers that list their points
     # as phrases ("high compute cost, unstable training, ...") stay below ~0.3 on both interview sets.
     listed = ramp(stm.get("list_share", 0.0), 0.35, 0.6)
@@ -315,6 +321,18 @@ def topic_signals(answer: TokenEncoding, ctx: RubricContext) -> dict[str, float]
     own = max(float(answer.embedding @ ctx.reference_embedding), float(answer.embedding @ ctx.question_embedding))
     other = float((ctx.distractors @ answer.embedding).max()) if len(ctx.distractors) else 0.0
     return {"own_topic": own, "topic_margin": own - other}
+
+
+def _bigrams(stems: list[str]) -> list[tuple[str, str]]:
+    """Adjacent pairs of content-word stems, from per-word-piece stems ('' for stop words and punctuation, which
+    are skipped; the pieces of one word count once)."""
+    words = [s for k, s in enumerate(stems) if s and (k == 0 or stems[k - 1] != s)]
+    return list(itertools.pairwise(words))
+
+
+def _bigram_share(stems: list[str], reference: frozenset[tuple[str, str]]) -> float:
+    pairs = _bigrams(stems)
+    return sum(p in reference for p in pairs) / len(pairs) if pairs else 0.0
 
 
 def _phrasings(owners: np.ndarray, similarity: np.ndarray, n_points: int) -> tuple[list[int], list[int]]:
@@ -409,7 +427,8 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
     }
     stm = statement_signals(answer.text)
     signals.update(stm)
-    signals["statement"] = statement_score(stm, len(a_words), signals["lex_precision_qd"])
+    signals["ref_bigrams"] = _bigram_share(a_stems, ctx.reference_bigrams)
+    signals["statement"] = statement_score(stm, len(a_words), signals["lex_precision_qd"], signals["ref_bigrams"])
     # The same contrast on the question-demoted answer: "pruning" a tree shares the question's word, not its topic.
     if a_pool is not None and len(ctx.distractors):
         margins = [_margins(a_pool, ctx)]
