@@ -357,3 +357,20 @@ def test_a_hedge_naming_only_the_questions_subject_is_about_the_rubrics_matter()
     # the same words without the hedge agree
     plain = "Pruning makes the model smaller."
     assert "contradict" not in [c.stance for c in check_points(points, analyse(plain), [(0, 31), (0, 31)])]
+
+
+def test_a_swap_is_seen_when_the_point_also_names_both_sides_of_another_pair() -> None:
+    # "input ... output" is part of the supervised point's claim, not whom it is about: it must not hide that the
+    # clause gives the point's property to unsupervised learning.
+    q = "What is the difference between supervised and unsupervised learning?"
+    c1 = ("Supervised learning involves training a model on labeled data, where the input data is paired with the "
+          "correct output.")
+    c2 = ("Unsupervised learning involves training a model on unlabeled data, where the model tries to find patterns "
+          "and relationships within the data without any explicit guidance.")
+    reference = f"{c1} {c2}"
+    swapped = ("Supervised learning trains on unlabeled data and finds patterns on its own; unsupervised learning uses "
+               "labeled data where each input has the correct output.")
+    assert stances(q, reference, [c1, c2], swapped) == ["contradict", "contradict"]
+    right = ("Supervised learning trains on labeled data where each input has the correct output; unsupervised "
+             "learning uses unlabeled data and finds patterns on its own.")
+    assert stances(q, reference, [c1, c2], right) == ["agree", "agree"]

@@ -458,7 +458,12 @@ def check_points(
         last_clause: Clause | None = None
         said: set[str] = set()  # the words of the clauses that agree with the point
         entity: frozenset[str] = frozenset()
-        role_stems = point.roles | point.counter_roles
+        # The roles that tell the entities apart: of each pair the point names one side of ("supervised" of
+        # supervised/unsupervised). A pair it names both sides of ("input ... output") is part of its claim, not
+        # whom the claim is about; counted as a role it hid the swap in "unsupervised learning uses labeled data
+        # where each input has the correct output".
+        own_roles = frozenset(a for a, _ in point.pairs)
+        role_stems = own_roles | point.counter_roles
         for j, clause in enumerate(clauses):
             cs = clause.stems()
             named = frozenset(s for s in cs if s in role_stems)
@@ -480,7 +485,7 @@ def check_points(
             if shared < min(2, len(point.stems)) and not (wt.shared and wt.conflict and content <= 3) \
                     and not hedged_here:
                 continue
-            swapped = bool(point.roles and entity and not (entity & point.roles) and entity & point.counter_roles)
+            swapped = bool(own_roles and entity and not (entity & own_roles) and entity & point.counter_roles)
             # One pair kept and another swapped ("BERT is the unidirectional one" against "GPT is unidirectional"):
             # the clause gives the point's property to the other entity, whichever point it is closest to.
             kept = [(a, b) for a, b in point.pairs if a in entity and b not in entity]
@@ -495,7 +500,7 @@ def check_points(
             elif swapped and best_point[j] == k and wt.shared >= min(3, len(point.stems)):
                 # The clause says this point's claim of the other role: its shared words are the contradiction.
                 other = "/".join(sorted(lex.words.get(s, s) for s in entity & point.counter_roles))
-                own = "/".join(sorted(lex.words.get(s, s) for s in point.roles))
+                own = "/".join(sorted(lex.words.get(s, s) for s in own_roles))
                 stance, strength = "contradict", wt.agree + wt.conflict
                 cue = f"says of {other} what the point says of {own}"
             elif swapped:
