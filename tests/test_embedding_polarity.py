@@ -374,3 +374,21 @@ def test_a_swap_is_seen_when_the_point_also_names_both_sides_of_another_pair() -
     right = ("Supervised learning trains on labeled data where each input has the correct output; unsupervised "
              "learning uses unlabeled data and finds patterns on its own.")
     assert stances(q, reference, [c1, c2], right) == ["agree", "agree"]
+
+
+def test_swapped_roles_contradict_however_few_other_words_the_clause_repeats() -> None:
+    q = "What is the difference between GPT and BERT?"
+    c1 = ("GPT (Generative Pre-trained Transformer) is a unidirectional transformer model that generates text by "
+          "predicting the next word in a sequence.")
+    c3 = ("BERT (Bidirectional Encoder Representations from Transformers) is a bidirectional model that considers "
+          "both the left and right context of a word during training.")
+    reference = f"{c1} {c3}"
+    swapped = ("BERT is unidirectional and predicts the next word from left to right, while GPT is bidirectional and "
+               "uses context on both sides.")
+    assert stances(q, reference, [c1, c3], swapped) == ["contradict", "contradict"]
+    right = ("GPT is unidirectional and predicts the next word from left to right, while BERT is bidirectional and "
+             "uses context on both sides.")
+    assert "contradict" not in stances(q, reference, [c1, c3], right)
+    # both roles of a pair in one clause ("unlike GPT") swap nothing
+    unlike = "BERT, unlike GPT, is bidirectional."
+    assert "contradict" not in stances(q, reference, [c1, c3], unlike)

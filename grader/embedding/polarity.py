@@ -482,14 +482,17 @@ def check_points(
             hedged_here = (hedge is not None and aligned is not None
                            and _inside(aligned[k], sentences[clause.sentence]) > 0.5
                            and any(w.stem in rubric_words and w.stem not in hedge for w in clause.words))
-            if shared < min(2, len(point.stems)) and not (wt.shared and wt.conflict and content <= 3) \
-                    and not hedged_here:
-                continue
-            swapped = bool(own_roles and entity and not (entity & own_roles) and entity & point.counter_roles)
             # One pair kept and another swapped ("BERT is the unidirectional one" against "GPT is unidirectional"):
-            # the clause gives the point's property to the other entity, whichever point it is closest to.
+            # the clause gives the point's property to the other entity, whichever point it is closest to. The
+            # roles are the claim there, so the clause counts however few other words of the point it repeats
+            # ("GPT is bidirectional and uses context on both sides" against "BERT ... considers both the left
+            # and right context").
             kept = [(a, b) for a, b in point.pairs if a in entity and b not in entity]
             crossed = [(a, b) for a, b in point.pairs if b in entity and a not in entity]
+            if shared < min(2, len(point.stems)) and not (wt.shared and wt.conflict and content <= 3) \
+                    and not hedged_here and not (kept and crossed and named):
+                continue
+            swapped = bool(own_roles and entity and not (entity & own_roles) and entity & point.counter_roles)
             stance, cue = wt.stance(), wt.cue
             strength = wt.conflict if stance == "contradict" else wt.agree
             if kept and crossed:
