@@ -392,3 +392,17 @@ def test_swapped_roles_contradict_however_few_other_words_the_clause_repeats() -
     # both roles of a pair in one clause ("unlike GPT") swap nothing
     unlike = "BERT, unlike GPT, is bidirectional."
     assert "contradict" not in stances(q, reference, [c1, c3], unlike)
+
+
+def test_a_swap_followed_by_agreement_is_read_to_the_end() -> None:
+    # The swap's cue once reused the name of the set of words agreeing with the point, and the agreement after it
+    # crashed the scorer (TypeError) on answers like this one.
+    q = "What is the difference between GPT and BERT?"
+    c1 = ("GPT (Generative Pre-trained Transformer) is a unidirectional transformer model that generates text by "
+          "predicting the next word in a sequence.")
+    c3 = ("BERT (Bidirectional Encoder Representations from Transformers) is a bidirectional model that considers "
+          "both the left and right context of a word during training.")
+    answer = ("BERT is unidirectional, while GPT is bidirectional. GPT is a transformer model that generates text by "
+              "predicting the next word in a sequence.")
+    # GPT's point: swapped in the first clause, then stated: the answer's last word on it is the agreement.
+    assert stances(q, f"{c1} {c3}", [c1, c3], answer)[0] == "agree"

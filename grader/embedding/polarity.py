@@ -496,10 +496,10 @@ def check_points(
             stance, cue = wt.stance(), wt.cue
             strength = wt.conflict if stance == "contradict" else wt.agree
             if kept and crossed:
-                said = "/".join(lex.words.get(b, b) for _, b in crossed)
+                theirs = "/".join(lex.words.get(b, b) for _, b in crossed)
                 meant = "/".join(lex.words.get(a, a) for a, _ in crossed)
                 stance, strength = "contradict", wt.agree + wt.conflict
-                cue = f"says {said} where the point says {meant}"
+                cue = f"says {theirs} where the point says {meant}"
             elif swapped and best_point[j] == k and wt.shared >= min(3, len(point.stems)):
                 # The clause says this point's claim of the other role: its shared words are the contradiction.
                 other = "/".join(sorted(lex.words.get(s, s) for s in entity & point.counter_roles))
