@@ -34,7 +34,7 @@ import math
 import re
 import sys
 from collections import Counter
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from grader.embedding.polarity import carries_direction
@@ -67,6 +67,7 @@ CLASS_NAMES = ("BOS", "DET", "PREP", "AUX", "PRON", "CONJ", "NEG", "ADV", "NUM",
 _MODEL_PATH = PACKAGE_DIR / "data" / "word_classes.json"
 
 
+@lru_cache(maxsize=65_536)  # a few hundred thousand calls per thousand answers, over a small vocabulary
 def word_class(token: str) -> str:
     t = token.lower()
     if t in _WORD_CLASS:

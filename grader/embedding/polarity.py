@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
-from functools import cache
+from functools import cache, lru_cache
 from typing import Literal
 
 from grader.embedding.text import STOP_WORDS, sentence_spans, stem, word_spans
@@ -124,6 +124,7 @@ def lexicon() -> Lexicon:
     return Lexicon({k: frozenset(v) for k, v in opp.items()}, tuple(roles), words)
 
 
+@lru_cache(maxsize=65_536)
 def _stem_phrase(word: str) -> str:
     # Doubled letters collapsed: "labelled" and "labeled", "modelling" and "modeling" are one word here.
     return _DOUBLE.sub(r"\1", stem(word.replace("-", "").lower()))
@@ -168,11 +169,15 @@ class Clause:
     text: str = ""  # the clause's own text (characters start..end of the answer)
 
     def stems(self) -> dict[str, bool]:
-        """stem -> negated (negated only when every occurrence in the clause is)."""
-        out: dict[str, bool] = {}
-        for w in self.words:
-            out[w.stem] = out.get(w.stem, True) and w.negated
-        return out
+        """stem -> negated (negated only when every occurrence in the clause is). Read-only: cached per clause,
+        since every point is weighed against every clause."""
+        cached = self.__dict__.get("_stems")
+        if cached is None:
+            cached = {}
+            for w in self.words:
+                cached[w.stem] = cached.get(w.stem, True) and w.negated
+            object.__setattr__(self, "_stems", cached)
+        return cached
 
     def after(self, s: str) -> frozenset[str]:
         """Stems of the words right after each occurrence of `s` (what a quantifier like "more" quantifies)."""

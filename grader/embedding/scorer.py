@@ -34,6 +34,7 @@ from grader.embedding.text import sentences
 from grader.judge.injection import without_manipulation
 from grader.models import CriterionCoverage, EmbeddingResult, Rubric
 from grader.paths import PACKAGE_DIR
+from grader.prefetch import ahead
 
 _CONTEXT_CACHE_MAX = 4096
 _WORD = re.compile(r"\w")
@@ -207,7 +208,8 @@ class OfflineScorer:
         empty = [i for i, w in enumerate(has_words) if not w]
         if empty:
             yield [(i, self._analyse(items[i][0], all_points[i], None, texts[i])) for i in empty]
-        for group in self.encoder.encode_tokens_batches([texts[i] for i in todo]):
+        # The next batch is encoded while this one is reduced to signals (grader/prefetch.py).
+        for group in ahead(self.encoder.encode_tokens_batches([texts[i] for i in todo])):
             with one_blas_thread():
                 scored = [(todo[j], self._analyse(items[todo[j]][0], all_points[todo[j]], enc, texts[todo[j]]))
                           for j, enc in group]

@@ -370,7 +370,10 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
         best = (ctx.criterion_units @ a_units.T).max(axis=1)
         b = ctx.criterion_bounds
         n_var = len(ctx.owners)
-        var_recalls = np.array([best[b[v] : b[v + 1]].mean() if b[v + 1] > b[v] else 0.0 for v in range(n_var)])
+        counts = np.diff(b)
+        # One pass over all phrasings' pieces (a trailing 0 keeps an empty last phrasing's start in range).
+        sums = np.add.reduceat(np.append(best, 0.0), b[:-1])
+        var_recalls = np.where(counts > 0, sums / np.maximum(counts, 1), 0.0)
         spans = answer_spans(answer)
         # Spans are pooled over their content words only, so a span that merely restates the question
         # (or is all stop words) has nothing left to match a key point with.
@@ -381,8 +384,9 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
         var_spans = sims[top, np.arange(n_var)]
         # Each point is matched by whichever of its phrasings the answer is closest to.
         first, chosen = _phrasings(ctx.owners, 0.5 * (var_spans + var_recalls), n_crit)
-        bounds = [_snap_to_words(answer.text, int(answer.offsets[spans[int(top[v])].start, 0]),
-                                 int(answer.offsets[spans[int(top[v])].end - 1, 1])) for v in range(n_var)]
+        # Character spans of the phrasings that matter only: each point's own text and the one that matched.
+        bounds = {v: _snap_to_words(answer.text, int(answer.offsets[spans[int(top[v])].start, 0]),
+                                    int(answer.offsets[spans[int(top[v])].end - 1, 1])) for v in {*first, *chosen}}
         # Polarity is read against the point's own text only. Checking the accepted phrasings too found a few more
         # negated answers but more false contradictions of right answers in plain words ("parts that barely
         # matter" against "the connections that matter least"): worse agreement on both dev interview sets.
