@@ -376,12 +376,15 @@ def test_a_swap_is_seen_when_the_point_also_names_both_sides_of_another_pair() -
     assert stances(q, reference, [c1, c2], right) == ["agree", "agree"]
 
 
-def test_swapped_roles_contradict_however_few_other_words_the_clause_repeats() -> None:
-    q = "What is the difference between GPT and BERT?"
-    c1 = ("GPT (Generative Pre-trained Transformer) is a unidirectional transformer model that generates text by "
+GPT_BERT_Q = "What is the difference between GPT and BERT?"
+GPT_C1 = ("GPT (Generative Pre-trained Transformer) is a unidirectional transformer model that generates text by "
           "predicting the next word in a sequence.")
-    c3 = ("BERT (Bidirectional Encoder Representations from Transformers) is a bidirectional model that considers "
-          "both the left and right context of a word during training.")
+BERT_C3 = ("BERT (Bidirectional Encoder Representations from Transformers) is a bidirectional model that considers "
+           "both the left and right context of a word during training.")
+
+
+def test_swapped_roles_contradict_however_few_other_words_the_clause_repeats() -> None:
+    q, c1, c3 = GPT_BERT_Q, GPT_C1, BERT_C3
     reference = f"{c1} {c3}"
     swapped = ("BERT is unidirectional and predicts the next word from left to right, while GPT is bidirectional and "
                "uses context on both sides.")
@@ -397,11 +400,7 @@ def test_swapped_roles_contradict_however_few_other_words_the_clause_repeats() -
 def test_a_swap_followed_by_agreement_is_read_to_the_end() -> None:
     # The swap's cue once reused the name of the set of words agreeing with the point, and the agreement after it
     # crashed the scorer (TypeError) on answers like this one.
-    q = "What is the difference between GPT and BERT?"
-    c1 = ("GPT (Generative Pre-trained Transformer) is a unidirectional transformer model that generates text by "
-          "predicting the next word in a sequence.")
-    c3 = ("BERT (Bidirectional Encoder Representations from Transformers) is a bidirectional model that considers "
-          "both the left and right context of a word during training.")
+    q, c1, c3 = GPT_BERT_Q, GPT_C1, BERT_C3
     answer = ("BERT is unidirectional, while GPT is bidirectional. GPT is a transformer model that generates text by "
               "predicting the next word in a sequence.")
     # GPT's point: swapped in the first clause, then stated: the answer's last word on it is the agreement.
