@@ -171,6 +171,12 @@ def states_something(tokens: list[str]) -> bool:
     return any(w.lower().endswith("er") and carries_direction(w) for w in words)
 
 
+def _enumeration(part: str) -> list[str]:
+    """The items of an enumeration. Formulas and asides ("P(x,y)", "(e.g. SMOTE)") hold separators that do not
+    separate items."""
+    return [x for x in _ITEM_SEP.split(_PARENS.sub(" ", part)) if x and x.strip()]
+
+
 _BULLET_MARK = r"^\s*(?:[-*•·–]|\d{1,2}[.)])\s+"
 _BULLET = re.compile(_BULLET_MARK + r"(?P<item>.*\S)", re.MULTILINE)
 
@@ -184,7 +190,7 @@ def listed_claims(text: str) -> float:
     if len(items) < 2:
         items = []
         for sentence in _SENTENCE_END.split(text):
-            listed = [x for x in _ITEM_SEP.split(_PARENS.sub(" ", sentence.rsplit(":", 1)[-1])) if x and x.strip()]
+            listed = _enumeration(sentence.rsplit(":", 1)[-1])
             if len(listed) >= LIST_MIN_ITEMS:
                 items.extend(listed)
     if not items or not total:
@@ -200,8 +206,7 @@ def list_share(text: str) -> float:
     bare_words = total = 0
     for sentence in _SENTENCE_END.split(text):
         total += sum(1 for t in _TOKEN.findall(sentence) if t not in ",;:()")
-        # Formulas and asides ("P(x,y)", "(e.g. SMOTE)") hold separators that do not separate items.
-        items = [x for x in _ITEM_SEP.split(_PARENS.sub(" ", sentence)) if x and x.strip()]
+        items = _enumeration(sentence)
         if len(items) < LIST_MIN_ITEMS:
             continue
         sizes = []

@@ -35,7 +35,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field, replace
-from functools import cache, lru_cache
+from functools import cache, cached_property, lru_cache
 from typing import Literal
 
 from grader.embedding.text import STOP_WORDS, sentence_spans, stem, word_spans
@@ -168,16 +168,14 @@ class Clause:
     alternatives: tuple[tuple[str, str], ...] = ()
     text: str = ""  # the clause's own text (characters start..end of the answer)
 
+    @cached_property
     def stems(self) -> dict[str, bool]:
-        """stem -> negated (negated only when every occurrence in the clause is). Read-only: cached per clause,
-        since every point is weighed against every clause."""
-        cached = self.__dict__.get("_stems")
-        if cached is None:
-            cached = {}
-            for w in self.words:
-                cached[w.stem] = cached.get(w.stem, True) and w.negated
-            object.__setattr__(self, "_stems", cached)
-        return cached
+        """stem -> negated (negated only when every occurrence in the clause is). Read-only: computed once per
+        clause, since every point is weighed against every clause."""
+        out: dict[str, bool] = {}
+        for w in self.words:
+            out[w.stem] = out.get(w.stem, True) and w.negated
+        return out
 
     def after(self, s: str) -> frozenset[str]:
         """Stems of the words right after each occurrence of `s` (what a quantifier like "more" quantifies)."""
@@ -227,6 +225,7 @@ def analyse(text: str) -> list[Clause]:
     """The clauses of a text, each word with its stem and whether a negation scopes over it."""
     lex = lexicon()
     sentences = sentence_spans(text) or [(0, len(text))]
+    depends = [bool(_DEPENDS.search(text[a:b])) for a, b in sentences]  # "it depends" makes an "or" a hedge
     out: list[Clause] = []
     for cs, ce in clause_spans(text):
         spans = [(w, s + cs, e + cs) for w, s, e in word_spans(text[cs:ce])]
@@ -267,7 +266,7 @@ def analyse(text: str) -> list[Clause]:
         negative = first_cue < len(raw)
         first = cs + len(text[cs:ce]) - len(text[cs:ce].lstrip())  # the clause's first character, not its space
         sentence = sum(1 for st, _ in sentences if st <= first) - 1
-        alternatives = _alternatives(raw, any(_DEPENDS.search(text[a:b]) for a, b in sentences if a <= first < b))
+        alternatives = _alternatives(raw, sentence >= 0 and first < sentences[sentence][1] and depends[sentence])
         out.append(Clause(cs, ce, tuple(words), negative, _retraction(text[cs:ce]), sentence, alternatives,
                           text[cs:ce]))
     return out
@@ -379,7 +378,7 @@ def _weigh(point: PointPolarity, clause: Clause, own_scope: bool = False) -> _We
     negation's scope, not its clause's ("reducing the size" is stated plainly in "reducing the size without
     affecting performance"): what a denial of the point's claim denies."""
     lex = lexicon()
-    clause_stems = clause.stems()
+    clause_stems = clause.stems
     leads = clause.leads()
     agree = conflict = d_agree = d_conflict = 0.0
     shared = 0
@@ -470,7 +469,7 @@ def check_points(
         own_roles = frozenset(a for a, _ in point.pairs)
         role_stems = own_roles | point.counter_roles
         for j, clause in enumerate(clauses):
-            cs = clause.stems()
+            cs = clause.stems
             named = frozenset(s for s in cs if s in role_stems)
             if named:
                 entity = named
@@ -639,6 +638,4 @@ def _inside(span: tuple[int, int], outer: tuple[int, int]) -> float:
 
 def _overlap(check: Check, span: tuple[int, int]) -> float:
     """The share of `span` inside the check's clause."""
-    if check.stance == "none" or span[1] <= span[0]:
-        return 0.0
-    return max(0, min(check.end, span[1]) - max(check.start, span[0])) / (span[1] - span[0])
+    return 0.0 if check.stance == "none" else _inside(span, (check.start, check.end))

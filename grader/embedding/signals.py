@@ -168,13 +168,13 @@ class RubricContext:
     reference_stems: frozenset[str]
     reference_words: int
     # Each key point is read in one or more phrasings: its text, then the rubric's accepted alternatives
-    # (Criterion.synonyms). V phrasings for C points; phrasing v belongs to point owners[v].
+    # (Criterion.synonyms). V phrasings for C points; groups[k] are point k's.
     criterion_pooled_qd: np.ndarray  # (V, dim)
     criterion_units: np.ndarray  # all phrasings' content word pieces stacked, unit length
     criterion_bounds: np.ndarray  # (V + 1,) row offsets into criterion_units
     weights: np.ndarray  # (C,) normalised
     polarity: tuple[PointPolarity, ...]  # (C,) each point's text read for negation, direction and role
-    owners: np.ndarray  # (V,) the point each phrasing belongs to; the first phrasing of a point is its text
+    groups: tuple[np.ndarray, ...]  # (C,) each point's phrasing indices, its own text first
     distractors: np.ndarray  # (D, dim) unit embeddings of generic texts, then the bank's other questions' texts
     n_generic: int  # how many of the distractors are generic texts (they come first)
     reference_bigrams: frozenset[tuple[str, str]] = frozenset()  # adjacent content-word stems of the reference
@@ -220,8 +220,8 @@ def build_context(
     dim = reference.embedding.shape[0]
     w = np.asarray(weights, dtype=np.float64)
     roles = active_roles(question.text, reference.text)
-    firsts = [int(np.flatnonzero(owner == k)[0]) for k in range(len(weights))]
-    polarity = tuple(prepare_point(criteria[v].text, q_stems, roles) for v in firsts)
+    groups = tuple(np.flatnonzero(owner == k) for k in range(len(weights)))
+    polarity = tuple(prepare_point(criteria[int(g[0])].text, q_stems, roles) for g in groups)
     return RubricContext(
         question_stems=q_stems,
         question_embedding=question.embedding,
@@ -236,7 +236,7 @@ def build_context(
         criterion_bounds=np.array(bounds),
         weights=w / w.sum() if len(w) and w.sum() > 0 else w,
         polarity=polarity,
-        owners=owner,
+        groups=groups,
         reference_bigrams=frozenset(_bigrams(r_stems)),
         distractors=distractors if distractors is not None else np.zeros((0, dim), dtype=np.float32),
         n_generic=n_generic if distractors is not None else 0,
@@ -335,14 +335,11 @@ def _bigram_share(stems: list[str], reference: frozenset[tuple[str, str]]) -> fl
     return sum(p in reference for p in pairs) / len(pairs) if pairs else 0.0
 
 
-def _phrasings(owners: np.ndarray, similarity: np.ndarray, n_points: int) -> tuple[list[int], list[int]]:
+def _phrasings(groups: tuple[np.ndarray, ...], similarity: np.ndarray) -> tuple[list[int], list[int]]:
     """Per point: the index of its own text (its first phrasing) and of its phrasing most similar to the answer
     (the first on ties, so a rubric without alternatives reads exactly as before)."""
-    first, chosen = [], []
-    for k in range(n_points):
-        idx = np.flatnonzero(owners == k)
-        first.append(int(idx[0]))
-        chosen.append(int(idx[int(np.argmax(similarity[idx]))]))
+    first = [int(g[0]) for g in groups]
+    chosen = [int(g[int(np.argmax(similarity[g]))]) for g in groups]
     return first, chosen
 
 
@@ -369,7 +366,7 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
     if n_crit:
         best = (ctx.criterion_units @ a_units.T).max(axis=1)
         b = ctx.criterion_bounds
-        n_var = len(ctx.owners)
+        n_var = len(ctx.criterion_bounds) - 1
         counts = np.diff(b)
         # One pass over all phrasings' pieces (a trailing 0 keeps an empty last phrasing's start in range).
         sums = np.add.reduceat(np.append(best, 0.0), b[:-1])
@@ -383,7 +380,7 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
         top = sims.argmax(axis=0)
         var_spans = sims[top, np.arange(n_var)]
         # Each point is matched by whichever of its phrasings the answer is closest to.
-        first, chosen = _phrasings(ctx.owners, 0.5 * (var_spans + var_recalls), n_crit)
+        first, chosen = _phrasings(ctx.groups, 0.5 * (var_spans + var_recalls))
         # Character spans of the phrasings that matter only: each point's own text and the one that matched.
         bounds = {v: _snap_to_words(answer.text, int(answer.offsets[spans[int(top[v])].start, 0]),
                                     int(answer.offsets[spans[int(top[v])].end - 1, 1])) for v in {*first, *chosen}}
