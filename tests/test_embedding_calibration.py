@@ -37,8 +37,8 @@ def test_shipped_calibration_loads_with_provenance(mohler_dev_path: Path, repo_r
     prov = cal.provenance
     assert prov.data_file is not None and prov.data_file.endswith("mohler/dev.jsonl")
     # The hashes say exactly which data the default was fitted on: Mohler dev and both development interview sets
-    # (answers.jsonl, holdout.jsonl), each with the same total weight. holdout-b.jsonl, the untouched interview set,
-    # must never be among them.
+    # (answers.jsonl, holdout.jsonl), each with the same total weight. The holdout sets (holdout-b/c/d, scored only
+    # beside it, and holdout-e, the untouched one) must never be among them.
     assert prov.data_sha256 == sha256_file(mohler_dev_path)
     by_file = {Path(s.file).name: s for s in prov.sources}
     assert by_file["dev.jsonl"].sha256 == sha256_file(mohler_dev_path) and by_file["dev.jsonl"].n_rows == 1074
@@ -46,7 +46,7 @@ def test_shipped_calibration_loads_with_provenance(mohler_dev_path: Path, repo_r
         path = repo_root / "eval" / "interview" / name
         assert by_file[name].sha256 == sha256_file(path) and by_file[name].n_rows == 220
         assert abs(by_file["dev.jsonl"].weight * 1074 - by_file[name].weight * 220) < 1e-6
-    assert "holdout-b.jsonl" not in by_file
+    assert not {f"holdout-{x}.jsonl" for x in "bcde"} & by_file.keys()
     assert prov.n_rows == 1514 and prov.n_questions == 81
     assert prov.cv is not None and prov.cv.scheme == "leave-one-question-out"
     assert cal.cap is not None and {g.signal for g in cal.all_gates()} >= {"topic_margin", "statement"}
@@ -163,7 +163,8 @@ def test_refit_agrees_by_qwk_on_whole_grades_and_by_squared_error_on_averaged_on
             c = float(rng.uniform(0, 1))
             human = float(np.clip(np.rint(5 * c + rng.normal(0, 0.7)), 0, 5))
             sig = {"cos_ref_qd": c + rng.normal(0, 0.15), "crit_recall_true": c, "contradicted_weight": 0.0,
-                   "credited": c, "topic_margin": 0.5, "statement": 1.0, "generic_margin_qd": 0.5}
+                   "credited": c, "point_words_true": c, "topic_margin": 0.5, "statement": 1.0,
+                   "generic_margin_qd": 0.5}
             rows.append(SignalRow(signals=sig, score=human, max_score=5.0, group=f"set:q{q}"))
     margin, stretch = fit_cap(rows)
     assert stretch in STRETCHES and margin > 0

@@ -78,3 +78,21 @@ def test_evidence_is_where_the_matched_phrasing_was_found(scorer: OfflineScorer)
     for c in result.coverage:
         assert c.best_span and c.best_span in answer
         assert "background" not in c.best_span
+
+
+def test_point_words_tell_a_wrong_answer_on_the_topic_from_a_paraphrase(scorer: OfflineScorer) -> None:
+    # The contextual embeddings put "removing bad samples from the training data" near "removing weights from the
+    # network"; the words do not: a paraphrase uses some phrasing's own words, the wrong answer almost none.
+    wrong = ("Pruning is when you remove bad or duplicate samples from the training dataset before training, so "
+             "the model does not learn from noisy data.")
+    plain = scorer.analyse_many([(_rubric(True), PLAIN)])[0].signals
+    off = scorer.analyse_many([(_rubric(True), wrong)])[0].signals
+    assert plain["point_words_true"] > 2 * off["point_words_true"]
+    # A point the answer contradicts counts nothing, however many of its words the answer repeats.
+    stated, denied = scorer.analyse_many([
+        (_rubric(True), "Pruning reduces the size of a neural network: it removes weights that are less important."),
+        (_rubric(True), "Pruning does not reduce the size of a neural network: it adds weights that are less "
+                        "important."),
+    ])
+    assert denied.matches[0].contradicted and not stated.matches[0].contradicted
+    assert stated.signals["point_words_true"] - denied.signals["point_words_true"] >= 0.4

@@ -166,18 +166,17 @@ def test_a_property_given_to_the_other_entity_contradicts_the_point() -> None:
 def test_a_contradiction_where_the_encoder_found_the_point_outweighs_its_nouns_said_elsewhere() -> None:
     q = "What is the purpose of tokenization in NLP?"
     point = "Tokenization is the process of breaking down text into smaller units, such as words or subwords."
-    answer = ("Tokenization merges text into larger combined blocks, and it is an optional step that models skip "
-              "because they process the raw text directly.")
+    answer = "Tokenization merges text into larger combined blocks. Smaller models then process the raw text directly."
     q_stems = frozenset(stem(w) for w, _, _ in word_spans(q) if w not in STOP_WORDS)
     prepared = [prepare_point(point, q_stems, ())]
     clauses = analyse(answer)
-    # Read alone, the second clause's "process ... text" (two of the point's nouns) outweighs "larger".
+    # Read alone, the second clause's "smaller ... process ... text" outweighs "merges ... larger".
     assert check_points(prepared, clauses)[0].stance == "agree"
-    first = answer.index("merges"), answer.index(", and")
+    first = answer.index("merges"), answer.index(". ")
     check = check_points(prepared, clauses, [first])[0]
     assert check.stance == "contradict" and "where the point says" in check.cue
     # Aligned with the clause that agrees, the agreement stands.
-    second = answer.index("models skip"), len(answer)
+    second = answer.index("Smaller models"), len(answer)
     assert check_points(prepared, clauses, [second])[0].stance == "agree"
 
 
@@ -405,3 +404,89 @@ def test_a_swap_followed_by_agreement_is_read_to_the_end() -> None:
               "predicting the next word in a sequence.")
     # GPT's point: swapped in the first clause, then stated: the answer's last word on it is the agreement.
     assert stances(q, f"{c1} {c3}", [c1, c3], answer)[0] == "agree"
+
+
+TRANSFER_Q = "Explain the concept of transfer learning in NLP."
+TRANSFER_REF = ("Transfer learning in NLP involves taking a pre-trained model on a large dataset and fine-tuning it on a "
+                "smaller, task-specific dataset. It often leads to better results than training from scratch.")
+TRANSFER_C1 = ("Transfer learning in NLP involves taking a pre-trained model on a large dataset and fine-tuning it on a "
+               "smaller, task-specific dataset.")
+TRANSFER_C3 = "Transfer learning in NLP often leads to better results than training from scratch."
+
+
+def test_a_quantifier_is_read_as_the_direction_of_the_amount_it_quantifies() -> None:
+    point = "Pruning improves model performance by reducing the number of parameters in the neural network."
+    # "more parameters" is the opposite direction of "reducing the number of parameters" ...
+    assert stances(PRUNING_Q, PRUNING_REF, [point], "Pruning makes the network wider, so there are more parameters "
+                                                    "in the neural network.") == ["contradict"]
+    # ... "fewer parameters" the same direction, and "more efficient" says nothing about parameters.
+    assert stances(PRUNING_Q, PRUNING_REF, [point], "Pruning leaves fewer parameters in the neural network.") == ["agree"]
+    assert stances(PRUNING_Q, PRUNING_REF, [point], "Pruning removes parameters of the neural network and makes "
+                                                    "it more efficient.") != ["contradict"]
+
+
+def test_a_denial_after_its_subject_denies_the_subject() -> None:
+    q = "Explain the process of text classification using a pre-trained model."
+    ref = "Tokenize the input text. Evaluate the model's performance using appropriate metrics."
+    point = "Evaluate the model's performance using appropriate metrics."
+    for answer in ("Evaluating the performance with metrics is skipped.",
+                   "Evaluating the performance with metrics isn't part of the process."):
+        assert stances(q, ref, [point], answer) == ["contradict"], answer
+    assert stances(q, ref, [point], "Evaluating the performance with metrics is the last step.") == ["agree"]
+
+
+def test_an_omission_in_a_condition_denies_nothing() -> None:
+    q = "What are the similarities between iteration and recursion?"
+    ref = "They both involve repetition; they both have termination tests; they can both occur infinitely."
+    answer = ("Both may go into a condition of infinite execution if a termination test is omitted, and both "
+              "involve repetition.")
+    assert stances(q, ref, [ref], answer) != ["contradict"]
+
+
+def test_a_denial_ends_where_a_second_thing_is_named() -> None:
+    q = "When defining a recursive function, what are possible causes for infinite recursion?"
+    point = "If the recursion step is defined incorrectly, or if the base case is not included."
+    answer = "No base case, or an incorrectly written recursion step that does not converge on the base case."
+    assert stances(q, point, [point], answer) != ["contradict"]
+
+
+def test_a_directional_claim_is_contradicted_when_no_clause_states_its_direction() -> None:
+    # The agreeing clause only repeats what the claim is compared with ("training from scratch"); the direction of
+    # the claim ("better results") is reversed elsewhere.
+    answer = "You train a fresh model from scratch on your small dataset, and results are typically worse."
+    assert stances(TRANSFER_Q, TRANSFER_REF, [TRANSFER_C3], answer) == ["contradict"]
+    assert stances(TRANSFER_Q, TRANSFER_REF, [TRANSFER_C3], "It gives better results than training from scratch, "
+                                                             "and training is faster.") == ["agree"]
+
+
+def test_a_synonym_of_a_direction_the_point_states_is_no_contradiction() -> None:
+    # The point says "large" of one dataset and "smaller" of the other: "big" is its "large", not a denial of
+    # "smaller".
+    answer = "Pre-train on a big dataset, then fine-tune on the specific task."
+    assert stances(TRANSFER_Q, TRANSFER_REF, [TRANSFER_C1], answer) != ["contradict"]
+
+
+def test_a_new_clause_after_a_spaced_dash_is_read_on_its_own() -> None:
+    q, c1, c3 = GPT_BERT_Q, GPT_C1, BERT_C3
+    answer = ("GPT is the bidirectional one — it reads both sides of every word — and BERT is the strictly "
+              "unidirectional model that generates text by predicting the next word.")
+    assert stances(q, f"{c1} {c3}", [c1, c3], answer) == ["contradict", "contradict"]
+
+
+def test_a_role_named_earlier_is_not_carried_into_a_clause_about_something_else() -> None:
+    q = "How can you control the style of generated content?"
+    ref = ("Lower temperature makes the output more predictable. Style transfer applies the style of a reference "
+           "image to an input image during inference.")
+    point = "Style transfer applies the style of a reference image to an input image during inference."
+    answer = ("Lower the temperature to make the output more predictable; for images, apply style transfer from a "
+              "reference image.")
+    assert stances(q, ref, [point], answer) != ["contradict"]
+
+
+def test_hard_is_a_denial_only_as_hard_to() -> None:
+    q = "Explain the concept of model distillation."
+    point = "The student is trained on the teacher's soft labels."
+    # "hard labels" are labels: no denial of them
+    assert stances(q, point, [point], "The student is trained on the teacher's hard labels.") == ["agree"]
+    # "hard to" still reads as a soft denial of what follows it
+    assert stances(q, point, [point], "It is hard to train the student on soft labels.") == ["contradict"]

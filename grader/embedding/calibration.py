@@ -27,9 +27,11 @@ if TYPE_CHECKING:
 CODE_VERSION = "embedding-calibration/2"
 # Chosen by question-grouped cross-validation on Mohler dev and the interview set (grader/embedding/README.md).
 # crit_recall_true is the key points' recall with contradicted points counting nothing; credited is the weight of
-# the points made and not contradicted.
+# the points made and not contradicted; point_words_true the share of each point's own words (in its closest
+# phrasing) the answer uses, contradicted points counting nothing: it tells a wrong answer near the topic from a
+# paraphrase, which the contextual embeddings place alike.
 DEFAULT_FEATURES = ("cos_ref_qd", "crit_recall_true", "cos_ref_qd^2", "crit_recall_true^2", "contradicted_weight",
-                    "credited")
+                    "credited", "point_words_true", "point_words_true^2")
 DEFAULT_ALPHA = 1.0
 # A row the gates pass at least this much is "on topic and a statement": the ridge is fitted on those rows only,
 # since the gates, not the ridge, are what send off-topic answers and keyword lists to 0.

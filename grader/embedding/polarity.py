@@ -23,9 +23,17 @@ A clause that disowns what came before it ("Everything I just wrote is wrong", "
 clauses back: their contradictions are no evidence, and a point whose only agreement was taken back is
 contradicted.
 
+A denial can follow what it denies: "fine-tuning isn't part of the process", "evaluation is skipped" (not in a
+condition: "if a termination test is omitted"). A quantifier is read as the direction of the amount it quantifies
+when that amount is what the point's direction word is said of: "more parameters" contradicts "reducing the number
+of parameters" (the two directions of an amount are listed in grader/data/opposites.json, "magnitude"). A point
+that itself states both directions ("a large dataset ... a smaller one") is not contradicted by a synonym of one of
+them ("big").
+
 A point is contradicted when its strongest contradicting clause outweighs its strongest agreeing clause, or when
 the contradicting clause is where the encoder aligned the point and the agreeing one is not (the agreement is then
-often only the point's nouns said again about something else).
+often only the point's nouns said again about something else), or when a clause reverses the point's direction and
+no clause states it.
 Words that carry direction count twice: the nouns a claim is about ("size", "weights") agree in a negated
 answer too, and must not outvote the verb that flips.
 """
@@ -49,6 +57,15 @@ _CUES = frozenset({
     "challenging", "difficult", "hard", "impossible",
     # Verbs that deny their object: "avoids making copies" says what "does not make copies" says.
     "avoid", "avoids", "avoiding", "prevent", "prevents", "preventing", "eliminate", "eliminates", "eliminating",
+    *(_OMISSIONS := ("skip", "skips", "skipped", "skipping", "omit", "omits", "omitted", "omitting")),
+})
+# What a denial placed after its subject says of it: "fine-tuning isn't part of the process", "a tokenizer is not
+# needed", "evaluation is skipped" deny the words before the cue, since nothing after it is a claim of its own.
+_PREDICATE_ONLY = frozenset({
+    "part", "process", "needed", "necessary", "required", "used", "involved", "done", "performed", "applied",
+    "included", "step", "steps", "carry", "carried", "over", "matter", "matters", "anymore", "really", "all", "at",
+    "any", "actually", "even", "here", "there", "of", "the", "a", "an", "is", "are", "was", "were", "be", "been",
+    "it", "that", "this", "in", "to", "on", "your", "our", "side", "pipeline", "workflow", "way", "always",
 })
 # Light words say nothing on their own ("makes a copy" / "instead of making calls"): never evidence.
 _LIGHT = frozenset({"make", "makes", "making", "made", "do", "does", "done", "doing", "have", "has", "having", "get",
@@ -70,8 +87,9 @@ _CLAUSE_SPLIT = re.compile(
     r"[.!?;:]+(?=\s|$)|\n+|,\s*(?=(?:but|while|whereas|although|though|however|yet|which|unlike|instead)\b)"
     r"|\s(?=(?:but|whereas|however|although)\b)"
     r"|,\s*(?=(?:and\s+|or\s+)?(?:do|does|did|don't|doesn't|never|it|they|this|these|we|you)\b)"
-    # ", and TensorFlow is ...": a new subject (one or two words) and its verb start a new clause.
-    r"|,\s*(?=(?:and|but|while)\s+(?:the\s+)?[A-Za-z][\w-]*(?:\s+[A-Za-z][\w-]*)?\s+(?:is|are|was|were|has|have|does|can|uses|learns|gives|makes)\b)",
+    # ", and TensorFlow is ...": a new subject (one or two words) and its verb start a new clause (after a spaced
+    # dash too: "GPT is the bidirectional one — it reads both sides — and BERT is the left-to-right model").
+    r"|(?:,|\s[—–-]+)\s*(?=(?:and|but|while)\s+(?:the\s+)?[A-Za-z][\w-]*(?:\s+[A-Za-z][\w-]*)?\s+(?:is|are|was|were|has|have|does|can|uses|learns|gives|makes)\b)",
     re.IGNORECASE,
 )
 _SINGLE_LETTER = re.compile(r"^[a-z0-9]$")
@@ -99,6 +117,7 @@ class Lexicon:
     opposites: dict[str, frozenset[str]]  # stem -> stems of its opposites
     roles: tuple[tuple[str, str], ...]  # stem pairs of contrasted roles
     words: dict[str, str]  # stem -> a readable word, for cues
+    magnitude: dict[str, int] = field(default_factory=dict)  # stem -> +1 (more, larger, ...) or -1 (reduce, fewer, ...)
 
     def carries_direction(self, s: str) -> bool:
         return s in self.opposites
@@ -121,7 +140,8 @@ def lexicon() -> Lexicon:
         words.setdefault(sa, a)
         words.setdefault(sb, b)
         roles.append((sa, sb))
-    return Lexicon({k: frozenset(v) for k, v in opp.items()}, tuple(roles), words)
+    magnitude = {_stem_phrase(w): sign for key, sign in (("up", 1), ("down", -1)) for w in data["magnitude"][key]}
+    return Lexicon({k: frozenset(v) for k, v in opp.items()}, tuple(roles), words, magnitude)
 
 
 @lru_cache(maxsize=65_536)
@@ -201,6 +221,8 @@ def _is_cue(words: list[str], i: int) -> bool:
         return nxt == "than"
     if w in ("not", "no"):
         return nxt not in _NOT_A_DENIAL
+    if w == "hard":
+        return nxt == "to"  # "hard to evaluate" is a soft denial; "hard labels", "hard drive" are not
     return w in _CUES
 
 
@@ -233,8 +255,12 @@ def analyse(text: str) -> list[Clause]:
         negated = [False] * len(raw)
         i = 0
         while i < len(raw):
+            if _is_cue(raw, i) and raw[i] in _PASSIVE_DENIALS and i and raw[i - 1] in _AUXILIARY:
+                i += 1  # "the base case is omitted or ...": what is omitted stands before it (_deny_backwards)
+                continue
             if _is_cue(raw, i):
                 narrow = raw[i] in _NARROW
+                omits = raw[i] in _OMISSIONS
                 j = i + (2 if narrow or raw[i] in _FAIL else 1)
                 count = 0
                 limit = 4 if narrow else SCOPE_MAX_WORDS
@@ -242,8 +268,12 @@ def analyse(text: str) -> list[Clause]:
                     gap = text[spans[j - 1][2] : spans[j][1]]
                     if "," in gap and (narrow or raw[j] in _SUBJECT_AFTER_COMMA):
                         break
+                    if "," in gap and raw[j] == "or" and j + 1 < len(raw) and raw[j + 1] in ("a", "an", "the"):
+                        break  # "No base case, or an incorrect step": a second thing named, not denied
                     if _is_cue(raw, j):
                         break
+                    if omits and raw[j] in ("or", "and") and j + 1 < len(raw) and raw[j + 1].endswith(("ly", "ing")):
+                        break  # "omitting the base case or incorrectly calling ...": a second thing done, not omitted
                     negated[j] = True
                     j += 1
                     count += 1
@@ -251,6 +281,12 @@ def analyse(text: str) -> list[Clause]:
                 continue
             i += 1
         first_cue = next((i for i in range(len(raw)) if _is_cue(raw, i)), len(raw))
+        negative = first_cue < len(raw)
+        # A denial after its subject ("evaluation is skipped") makes the subject what is denied, not the lead of a
+        # denial: the lead words are then those before the next cue, if any.
+        if _deny_backwards(text, spans, raw, negated) and first_cue < len(raw) and negated[first_cue - 1]:
+            first_cue = next((i for i in range(first_cue + 1, len(raw)) if _is_cue(raw, i) and not negated[i - 1]),
+                             len(raw))
         words = []
         for k, ((w, s, e), neg) in enumerate(zip(spans, negated, strict=True)):
             if w in _LIGHT or w in _CUES or w.endswith(("n't", "n’t")):
@@ -263,13 +299,63 @@ def analyse(text: str) -> list[Clause]:
             content = not (w in STOP_WORDS or w in _CUES or _SINGLE_LETTER.match(w) or w.endswith("n't"))
             if content or lex.carries_direction(st):
                 words.append(Word(w, st, neg, s, e, content, lead=k < first_cue < len(raw)))
-        negative = first_cue < len(raw)
         first = cs + len(text[cs:ce]) - len(text[cs:ce].lstrip())  # the clause's first character, not its space
         sentence = sum(1 for st, _ in sentences if st <= first) - 1
         alternatives = _alternatives(raw, sentence >= 0 and first < sentences[sentence][1] and depends[sentence])
         out.append(Clause(cs, ce, tuple(words), negative, _retraction(text[cs:ce]), sentence, alternatives,
                           text[cs:ce]))
     return out
+
+
+def _deny_backwards(text: str, spans: list[tuple[str, int, int]], raw: list[str], negated: list[bool]) -> bool:
+    """Marks as negated the subject of a denial that stands after it ("fine-tuning on your dataset isn't part of
+    the process", "evaluation is skipped"): a cue followed, up to the next comma, by nothing that is a claim of
+    its own. Not in a condition ("if a termination test is omitted" says nothing against having one). Whether
+    any word was marked."""
+    marked = False
+    for i in range(1, len(raw)):
+        if not _is_cue(raw, i) or not _denies_its_subject(raw, i):
+            continue
+        j = i + 1
+        while j < len(raw) and "," not in text[spans[j - 1][2] : spans[j][1]] and raw[j] not in _SCOPE_BREAK:
+            if not (raw[j] in _PREDICATE_ONLY or raw[j] in _LIGHT):
+                break
+            j += 1
+        else:
+            subject: list[int] = []
+            start = i - 1
+            while start >= 0 and raw[start] in _AUXILIARY:
+                start -= 1
+            for k in range(start, max(-1, start - SUBJECT_MAX_WORDS), -1):
+                if raw[k] in _HYPOTHETICAL:
+                    subject = []
+                    break
+                if raw[k] in _SCOPE_BREAK or raw[k] in _AUXILIARY or raw[k] in _RELATIVE \
+                        or "," in text[spans[k][2] : spans[k + 1][1]]:
+                    break
+                subject.append(k)
+            for k in subject:
+                negated[k] = True
+            marked = marked or bool(subject)
+    return marked
+
+
+_HYPOTHETICAL = frozenset({"if", "unless", "whether", "when", "once"})
+_AUXILIARY = frozenset({"is", "are", "was", "were", "be", "been", "being", "gets", "get", "got", "do", "does", "did",
+                        "can", "could", "will", "would", "should", "may", "might", "must", "has", "have", "had"})
+_RELATIVE = frozenset({"that", "which", "who", "whom", "whose", "where"})
+_PASSIVE_DENIALS = frozenset({"skipped", "omitted"})
+SUBJECT_MAX_WORDS = 5
+
+
+def _denies_its_subject(raw: list[str], i: int) -> bool:
+    """Whether the cue at `i` can deny what stands before it: a negated auxiliary ("isn't", "doesn't carry over"),
+    "not"/"never" right after one ("is not needed"), or a passive denial ("is skipped"). An active verb ("models
+    skip it") denies its object, not its subject."""
+    w = raw[i]
+    if w.endswith(("n't", "n’t")):
+        return True
+    return (w in ("not", "never") or w in _PASSIVE_DENIALS) and raw[i - 1] in _AUXILIARY
 
 
 def _alternatives(raw: list[str], hedging: bool) -> tuple[tuple[str, str], ...]:
@@ -310,6 +396,8 @@ class PointPolarity:
     pairs: tuple[tuple[str, str], ...] = ()  # (the point's role, the other) for each pair it names one side of
     quantified: dict[str, frozenset[str]] = field(default_factory=dict)  # quantifier stem -> the stems it quantifies
     topic: frozenset[str] = frozenset()  # the question's words: what the point is about, not what it claims
+    # direction stem -> the stems around it in its clause (what it is said of: "reducing the number of parameters")
+    near: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 def active_roles(question: str, reference: str) -> tuple[tuple[str, str], ...]:
@@ -336,8 +424,17 @@ def prepare_point(text: str, question_stems: frozenset[str], roles: tuple[tuple[
             scoped[w.stem] = scoped.get(w.stem, False) or w.negated
     pairs = tuple((a, b) if a in named else (b, a) for a, b in roles if (a in named) != (b in named))
     quantified = {q: frozenset().union(*(c.after(q) for c in clauses)) for q in QUANTIFIERS if q in stems}
+    near: dict[str, set[str]] = {}
+    for clause in clauses:
+        ws = clause.words
+        for i, w in enumerate(ws):
+            if w.stem in lex.magnitude:
+                near.setdefault(w.stem, set()).update(x.stem for x in ws[max(0, i - NEAR_BEFORE) : i + 1 + NEAR_AFTER])
     return PointPolarity(stems, scoped, frozenset(named), frozenset(b for _, b in pairs), pairs, quantified,
-                         question_stems)
+                         question_stems, {k: frozenset(v) for k, v in near.items()})
+
+
+NEAR_BEFORE, NEAR_AFTER = 2, 3  # words of a point read as what its direction word is said of
 
 
 @dataclass(frozen=True)
@@ -410,7 +507,7 @@ def _weigh(point: PointPolarity, clause: Clause, own_scope: bool = False) -> _We
         for o in lex.opposites.get(s, ()):
             if o in QUANTIFIERS and s in point.quantified and not (point.quantified[s] & clause.after(o)):
                 continue  # "more efficient" and "fewer parameters" quantify different things: no evidence
-            if o in clause_stems and o not in point.stems:
+            if o in clause_stems and o not in point.stems and not _point_states_pole(point, s, o):
                 shared += 1
                 # Opposites are read against the word's own scope: "slows" contradicts a plainly stated "improving".
                 if clause_stems[o] == point.scoped.get(s, False):
@@ -421,6 +518,17 @@ def _weigh(point: PointPolarity, clause: Clause, own_scope: bool = False) -> _We
                     agree += 1
                     d_agree += 1
                 break
+        else:
+            q = _quantified_direction(point, clause, s)
+            if q is not None:
+                shared += 1
+                if q[1]:
+                    agree += 1
+                    d_agree += 1
+                else:
+                    conflict += 1
+                    d_conflict += 1
+                    cue = cue or f"says '{lex.words.get(q[0], q[0])}' where the point says '{lex.words.get(s, s)}'"
     return _Weight(agree, conflict, shared, cue, d_agree, d_conflict)
 
 
@@ -443,6 +551,7 @@ def check_points(
         for j in range(len(clauses))
     ]
     withdrawn_by = _withdrawn(clauses)
+    refers_back = [_refers_back(c) for c in clauses]
     # The rubric's matter: its points' words and the question's ("pruning either makes the model smaller or
     # larger" names no word of a point but the question's own).
     rubric_words = {s for p in points for s in p.stems} | {s for p in points for s in p.topic}
@@ -457,6 +566,7 @@ def check_points(
             continue
         best_agree = Check("none")
         best_conflict = Check("none")
+        direction_agreed = False  # some clause agrees with the point on a word that carries its direction
         withdrawn, retraction = 0.0, None
         last = Check("none")  # the answer's last word on the point: its last clause that agrees or contradicts
         last_clause: Clause | None = None
@@ -473,6 +583,10 @@ def check_points(
             named = frozenset(s for s in cs if s in role_stems)
             if named:
                 entity = named
+            elif not refers_back[j]:
+                # "…; for images, apply style transfer" is about no entity named before: only "it", "they", "this"
+                # carry the last one on.
+                entity = frozenset()
             wt = table[k][j]
             content = sum(1 for w in clause.words if w.content)
             hedge = _hedge(point, clause)
@@ -534,6 +648,8 @@ def check_points(
                 best_conflict = Check("contradict", clause.start, clause.end, cue, strength, directional)
             elif stance == "agree" and strength > best_agree.strength:
                 best_agree = Check("agree", clause.start, clause.end, "", strength)
+            if stance == "agree" and wt.direction_agree:
+                direction_agreed = True
         if withdrawn and retraction is not None and best_agree.stance == "none" and best_conflict.stance == "none":
             r = clauses[retraction]
             out.append(Check("contradict", r.start, r.end, "takes back what it said", withdrawn + 1))
@@ -556,8 +672,51 @@ def check_points(
                 _overlap(best_conflict, aligned[k]) > max(0.5, _overlap(best_agree, aligned[k])):
             out.append(best_conflict)
             continue
+        # A claim of a direction ("better results than training from scratch") is contradicted by a clause that
+        # reverses it ("results are worse") when no clause states the direction: agreement on the other words only
+        # ("train from scratch") is what the claim is about or compared with, not the claim.
+        if best_conflict.directional and not direction_agreed and \
+                any(lex.carries_direction(s) and s not in QUANTIFIERS for s in point.stems):
+            out.append(best_conflict)
+            continue
         out.append(best_conflict if best_conflict.strength > best_agree.strength else best_agree)
     return out
+
+
+def _point_states_pole(point: PointPolarity, s: str, o: str) -> bool:
+    """Whether the point itself states the direction of `o` in other words ("a large dataset … a smaller one": an
+    answer's "big" is its "large", not a denial of "smaller")."""
+    lex = lexicon()
+    against = lex.opposites.get(o, frozenset())
+    return any(t != s and lex.opposites.get(t, frozenset()) & against for t in point.stems)
+
+
+def _quantified_direction(point: PointPolarity, clause: Clause, s: str) -> tuple[str, bool] | None:
+    """A quantifier of the answer read as a direction of the amount it quantifies, against the point's amount word
+    `s`: "more parameters" against "reducing the number of parameters" is (more, False), a conflict; "fewer
+    parameters" agrees. Only when the quantified word is one the point states: "more efficient" says nothing of
+    "reducing the size". None when the clause has no such quantifier."""
+    lex = lexicon()
+    sign = lex.magnitude.get(s)
+    if sign is None or s in QUANTIFIERS:
+        return None
+    objects = {t for t in point.near.get(s, ()) if t in point.stems and t not in lex.magnitude
+               and not lex.carries_direction(t)}
+    for q in QUANTIFIERS:
+        if q in clause.stems and q in lex.magnitude and clause.after(q) & objects:
+            same = lex.magnitude[q] == sign
+            # A negated quantifier ("not more parameters") flips, as a negated point word does.
+            return q, same != (clause.stems[q] != point.scoped.get(s, False))
+    return None
+
+
+_BACK_REFERENCE = re.compile(r"\s*(?:(?:and|but|so|while|whereas|which|that|then|also|plus|,)\s+)*"
+                             r"(?:it|its|it's|they|their|them|this|these|he|she|which|that|so)\b", re.IGNORECASE)
+
+
+def _refers_back(clause: Clause) -> bool:
+    """Whether a clause starts by referring to what was named before ("it reads …", "and they …", "which …")."""
+    return bool(_BACK_REFERENCE.match(clause.text))
 
 
 _OBJECT_GAP = re.compile(r"\s+(?:(?:the|a|an|its|their|any|that|this|these|those)\s+)*")

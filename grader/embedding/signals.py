@@ -42,6 +42,7 @@ SIGNAL_NAMES = (
     "contradicted_weight",
     "credited",
     "crit_recall_true",
+    "point_words_true",
     "fluency",
     "function_ratio",
     "claim_share",
@@ -178,6 +179,7 @@ class RubricContext:
     distractors: np.ndarray  # (D, dim) unit embeddings of generic texts, then the bank's other questions' texts
     n_generic: int  # how many of the distractors are generic texts (they come first)
     reference_bigrams: frozenset[tuple[str, str]] = frozenset()  # adjacent content-word stems of the reference
+    phrasing_stems: tuple[frozenset[str], ...] = ()  # (V,) each phrasing's content-word stems, question words removed
 
 
 def build_context(
@@ -238,6 +240,7 @@ def build_context(
         polarity=polarity,
         groups=groups,
         reference_bigrams=frozenset(_bigrams(r_stems)),
+        phrasing_stems=tuple(frozenset(x for x in stems if x and x not in q_stems) for stems in crit_stems),
         distractors=distractors if distractors is not None else np.zeros((0, dim), dtype=np.float32),
         n_generic=n_generic if distractors is not None else 0,
     )
@@ -396,10 +399,16 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
                 contradicted=ch.stance == "contradict", contra_start=ch.start, contra_end=ch.end, cue=ch.cue,
             ))
         recalls = var_recalls[chosen]
+        # The words themselves: the share of a point's words (in its closest phrasing by words) the answer uses.
+        # Contextual embeddings find "remove ... samples from the data" close to "removing weights from the
+        # network"; the words tell a wrong answer from a paraphrase in plain words, which uses some phrasing's words.
+        said = {s for s, k in zip(a_stems, a_content, strict=True) if k}
+        lexical = np.array([max((len(ctx.phrasing_stems[v] & said) / len(ctx.phrasing_stems[v])
+                                 for v in g if ctx.phrasing_stems[v]), default=0.0) for g in ctx.groups])
         span_sims = np.array([m.span_similarity for m in matches])
         contra = np.array([1.0 if m.contradicted else 0.0 for m in matches])
     else:
-        recalls = span_sims = contra = np.zeros(0)
+        recalls = span_sims = contra = lexical = np.zeros(0)
 
     a_set = {s for s, k in zip(a_stems, a_content, strict=True) if k}
     a_pool = _pooled(answer, a_content) if a_content.any() else None
@@ -424,6 +433,7 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
         "contradicted_weight": float(contra @ w) if n_crit else 0.0,
         "credited": float((np.array([_CREDIT.credit(m.similarity) for m in matches]) * (1 - contra)) @ w) if n_crit else 0.0,
         "crit_recall_true": float((recalls * (1 - contra)) @ w) if n_crit else 0.0,
+        "point_words_true": float((lexical * (1 - contra)) @ w) if n_crit else 0.0,
         **topic_signals(answer, ctx),
     }
     stm = statement_signals(answer.text)
