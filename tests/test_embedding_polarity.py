@@ -490,3 +490,18 @@ def test_hard_is_a_denial_only_as_hard_to() -> None:
     assert stances(q, point, [point], "The student is trained on the teacher's hard labels.") == ["agree"]
     # "hard to" still reads as a soft denial of what follows it
     assert stances(q, point, [point], "It is hard to train the student on soft labels.") == ["contradict"]
+
+
+def test_it_is_not_true_that_denies_the_whole_claim_after_it() -> None:
+    # The cue's usual eight-word scope stopped inside a long claim, leaving "removing weights that are less
+    # important" stated plainly: the reference behind "It is not true that" scored 5/5.
+    for prefix in ("It is not true that", "It's false that", "But it is not the case that"):
+        answer = f"{prefix} pruning is a technique used to reduce the size of a neural network by removing weights " \
+                 "that are less important."
+        assert stances(PRUNING_Q, PRUNING_REF, [C1], answer) == ["contradict"], prefix
+    assert stances(PRUNING_Q, PRUNING_REF, [C1], "It is true that pruning is a technique used to reduce the size of "
+                                                 "a neural network by removing weights that are less important.") \
+        == ["agree"]
+    # Only its own clause: what comes after "but" is said plainly.
+    assert stances(PRUNING_Q, PRUNING_REF, [C1], "It is not true that pruning adds weights, but it reduces the size "
+                                                 "of a neural network by removing less important weights.") == ["agree"]

@@ -280,6 +280,12 @@ def analyse(text: str) -> list[Clause]:
                 i = max(i + 1, j)
                 continue
             i += 1
+        whole = _WHOLE_DENIAL.match(text[cs:ce])
+        if whole:
+            # "It is not true that X": the denial covers X to the end of its clause, however long X is.
+            for k, (_, s, _) in enumerate(spans):
+                if s >= cs + whole.end():
+                    negated[k] = True
         first_cue = next((i for i in range(len(raw)) if _is_cue(raw, i)), len(raw))
         negative = first_cue < len(raw)
         # A denial after its subject ("evaluation is skipped") makes the subject what is denied, not the lead of a
@@ -340,6 +346,11 @@ def _deny_backwards(text: str, spans: list[tuple[str, int, int]], raw: list[str]
     return marked
 
 
+_WHOLE_DENIAL = re.compile(
+    r"\s*(?:(?:but|and|so|well|no)[\s,]+)?(?:it\s+is|it['’]s|it\s+was|that\s+is|that['’]s)\s+"
+    r"(?:not\s+true|not\s+the\s+case|untrue|false|a\s+myth|wrong\s+to\s+say|incorrect\s+to\s+say)\s+that\b",
+    re.IGNORECASE,
+)
 _HYPOTHETICAL = frozenset({"if", "unless", "whether", "when", "once"})
 _AUXILIARY = frozenset({"is", "are", "was", "were", "be", "been", "being", "gets", "get", "got", "do", "does", "did",
                         "can", "could", "will", "would", "should", "may", "might", "must", "has", "have", "had"})
