@@ -49,6 +49,9 @@ from typing import Literal
 from grader.embedding.text import STOP_WORDS, sentence_spans, stem, word_spans
 from grader.paths import PACKAGE_DIR
 
+# Verbs of leaving something out: they deny their object ("skip the tokenizer"), and in the passive ("evaluation is
+# skipped") what stands before them (_deny_backwards).
+_OMISSIONS = frozenset({"skip", "skips", "skipped", "skipping", "omit", "omits", "omitted", "omitting"})
 _CUES = frozenset({
     "not", "no", "never", "cannot", "without", "neither", "nor", "none", "nothing", "nowhere", "nobody",
     "hardly", "barely", "unable", "lack", "lacks", "lacking", "instead", "rather",
@@ -57,7 +60,7 @@ _CUES = frozenset({
     "challenging", "difficult", "hard", "impossible",
     # Verbs that deny their object: "avoids making copies" says what "does not make copies" says.
     "avoid", "avoids", "avoiding", "prevent", "prevents", "preventing", "eliminate", "eliminates", "eliminating",
-    *(_OMISSIONS := ("skip", "skips", "skipped", "skipping", "omit", "omits", "omitted", "omitting")),
+    *_OMISSIONS,
 })
 # What a denial placed after its subject says of it: "fine-tuning isn't part of the process", "a tokenizer is not
 # needed", "evaluation is skipped" deny the words before the cue, since nothing after it is a claim of its own.
