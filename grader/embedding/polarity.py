@@ -256,12 +256,13 @@ def analyse(text: str) -> list[Clause]:
         spans = [(w, s + cs, e + cs) for w, s, e in word_spans(text[cs:ce])]
         raw = [w for w, _, _ in spans]
         negated = [False] * len(raw)
+        cues = [_is_cue(raw, i) for i in range(len(raw))]
         i = 0
         while i < len(raw):
-            if _is_cue(raw, i) and raw[i] in _PASSIVE_DENIALS and i and raw[i - 1] in _AUXILIARY:
+            if cues[i] and raw[i] in _PASSIVE_DENIALS and i and raw[i - 1] in _AUXILIARY:
                 i += 1  # "the base case is omitted or ...": what is omitted stands before it (_deny_backwards)
                 continue
-            if _is_cue(raw, i):
+            if cues[i]:
                 narrow = raw[i] in _NARROW
                 omits = raw[i] in _OMISSIONS
                 j = i + (2 if narrow or raw[i] in _FAIL else 1)
@@ -273,7 +274,7 @@ def analyse(text: str) -> list[Clause]:
                         break
                     if "," in gap and raw[j] == "or" and j + 1 < len(raw) and raw[j + 1] in ("a", "an", "the"):
                         break  # "No base case, or an incorrect step": a second thing named, not denied
-                    if _is_cue(raw, j):
+                    if cues[j]:
                         break
                     if omits and raw[j] in ("or", "and") and j + 1 < len(raw) and raw[j + 1].endswith(("ly", "ing")):
                         break  # "omitting the base case or incorrectly calling ...": a second thing done, not omitted
@@ -289,13 +290,12 @@ def analyse(text: str) -> list[Clause]:
             for k, (_, s, _) in enumerate(spans):
                 if s >= cs + whole.end():
                     negated[k] = True
-        first_cue = next((i for i in range(len(raw)) if _is_cue(raw, i)), len(raw))
+        first_cue = next((i for i in range(len(raw)) if cues[i]), len(raw))
         negative = first_cue < len(raw)
         # A denial after its subject ("evaluation is skipped") makes the subject what is denied, not the lead of a
         # denial: the lead words are then those before the next cue, if any.
-        if _deny_backwards(text, spans, raw, negated) and first_cue < len(raw) and negated[first_cue - 1]:
-            first_cue = next((i for i in range(first_cue + 1, len(raw)) if _is_cue(raw, i) and not negated[i - 1]),
-                             len(raw))
+        if _deny_backwards(text, spans, raw, cues, negated) and negative and negated[first_cue - 1]:
+            first_cue = next((i for i in range(first_cue + 1, len(raw)) if cues[i] and not negated[i - 1]), len(raw))
         words = []
         for k, ((w, s, e), neg) in enumerate(zip(spans, negated, strict=True)):
             if w in _LIGHT or w in _CUES or w.endswith(("n't", "n’t")):
@@ -316,14 +316,15 @@ def analyse(text: str) -> list[Clause]:
     return out
 
 
-def _deny_backwards(text: str, spans: list[tuple[str, int, int]], raw: list[str], negated: list[bool]) -> bool:
+def _deny_backwards(text: str, spans: list[tuple[str, int, int]], raw: list[str], cues: list[bool],
+                    negated: list[bool]) -> bool:
     """Marks as negated the subject of a denial that stands after it ("fine-tuning on your dataset isn't part of
     the process", "evaluation is skipped"): a cue followed, up to the next comma, by nothing that is a claim of
     its own. Not in a condition ("if a termination test is omitted" says nothing against having one). Whether
     any word was marked."""
     marked = False
     for i in range(1, len(raw)):
-        if not _is_cue(raw, i) or not _denies_its_subject(raw, i):
+        if not cues[i] or not _denies_its_subject(raw, i):
             continue
         j = i + 1
         while j < len(raw) and "," not in text[spans[j - 1][2] : spans[j][1]] and raw[j] not in _SCOPE_BREAK:

@@ -357,6 +357,7 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
     a_keep = np.array([s not in ctx.question_stems for s in a_stems], dtype=bool)
     a_content = np.array([bool(s) for s in a_stems], dtype=bool) & a_keep
     a_units = _unit(answer.tokens)
+    a_set = {s for s, k in zip(a_stems, a_content, strict=True) if k}  # the answer's content-word stems
 
     # Token alignment (BERTScore-style greedy matching of contextual word pieces).
     if len(ctx.reference_content_units):
@@ -402,15 +403,13 @@ def compute_signals(answer: TokenEncoding, ctx: RubricContext) -> tuple[dict[str
         # The words themselves: the share of a point's words (in its closest phrasing by words) the answer uses.
         # Contextual embeddings find "remove ... samples from the data" close to "removing weights from the
         # network"; the words tell a wrong answer from a paraphrase in plain words, which uses some phrasing's words.
-        said = {s for s, k in zip(a_stems, a_content, strict=True) if k}
-        lexical = np.array([max((len(ctx.phrasing_stems[v] & said) / len(ctx.phrasing_stems[v])
+        lexical = np.array([max((len(ctx.phrasing_stems[v] & a_set) / len(ctx.phrasing_stems[v])
                                  for v in g if ctx.phrasing_stems[v]), default=0.0) for g in ctx.groups])
         span_sims = np.array([m.span_similarity for m in matches])
         contra = np.array([1.0 if m.contradicted else 0.0 for m in matches])
     else:
         recalls = span_sims = contra = lexical = np.zeros(0)
 
-    a_set = {s for s, k in zip(a_stems, a_content, strict=True) if k}
     a_pool = _pooled(answer, a_content) if a_content.any() else None
     cos_ref = float(answer.embedding @ ctx.reference_embedding)
     cos_q = float(answer.embedding @ ctx.question_embedding)
